@@ -1,0 +1,46 @@
+/**
+ * Stable error codes of the Determined-TS API. Each maps to the gRPC code and reason that
+ * Determined's grpc-gateway puts on the wire, and to an HTTP status.
+ */
+export const ERROR_CODES = {
+  invalid_argument: { grpc: 3, reason: 'InvalidArgument', status: 400 },
+  failed_precondition: { grpc: 9, reason: 'FailedPrecondition', status: 400 },
+  unauthenticated: { grpc: 16, reason: 'Unauthenticated', status: 401 },
+  permission_denied: { grpc: 7, reason: 'PermissionDenied', status: 403 },
+  not_found: { grpc: 5, reason: 'NotFound', status: 404 },
+  already_exists: { grpc: 6, reason: 'AlreadyExists', status: 409 },
+  payload_too_large: { grpc: 8, reason: 'ResourceExhausted', status: 413 },
+  unsupported_media_type: { grpc: 3, reason: 'InvalidArgument', status: 415 },
+  internal: { grpc: 13, reason: 'Internal', status: 500 },
+} as const satisfies Record<string, { grpc: number; reason: string; status: number }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The JSON body of every error response.
+ *
+ * `error.code`, `error.reason` and `error.error` are what Determined's grpc-gateway sends, so
+ * Determined's own clients understand us; `message` (top level and in `error`) is what its
+ * Python SDK reads first. `error.details` carries structured extras, such as the paths of
+ * invalid fields.
+ */
+export interface ErrorBody {
+  message: string;
+  error: {
+    code: number;
+    reason: string;
+    error: string;
+    message: string;
+    details?: unknown;
+  };
+}
+
+/** Maps a gRPC reason string from an error body back to our code, or `undefined`. */
+export function errorCodeFromReason(reason: string): ErrorCode | undefined {
+  for (const [code, info] of Object.entries(ERROR_CODES)) {
+    if (info.reason === reason) {
+      return code as ErrorCode;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,42 @@
+/** Paths of the routes the master serves. Parameters are written `:name`. */
+export const ROUTES = {
+  login: '/api/v1/auth/login',
+  logout: '/api/v1/auth/logout',
+  me: '/api/v1/me',
+  users: '/api/v1/users',
+  user: '/api/v1/users/:userId',
+  userPassword: '/api/v1/users/:userId/password',
+  master: '/api/v1/master',
+  info: '/info',
+  experiments: '/api/v1/experiments',
+  experiment: '/api/v1/experiments/:experimentId',
+  experimentByExternalId: '/api/v1/experiments/by-external-id/:externalExperimentId',
+  experimentTrials: '/api/v1/experiments/:experimentId/trials',
+  experimentCheckpoints: '/api/v1/experiments/:experimentId/checkpoints',
+  trials: '/api/v1/trials',
+  trial: '/api/v1/trials/:trialId',
+  trialStart: '/api/v1/trials/:trialId/start',
+  trialProgress: '/api/v1/trials/:trialId/progress',
+  trialMetrics: '/api/v1/trials/:trialId/metrics',
+  trialTrainingMetrics: '/api/v1/trials/:trialId/training_metrics',
+  trialValidationMetrics: '/api/v1/trials/:trialId/validation_metrics',
+  trialCheckpoints: '/api/v1/trials/:trialId/checkpoints',
+  trialLogs: '/api/v1/trials/:trialId/logs',
+  trialMetricsStream: '/api/v1/trials/metrics/trial_metrics',
+  runsStart: '/api/v1/runs/start',
+  checkpoints: '/api/v1/checkpoints',
+  checkpoint: '/api/v1/checkpoints/:checkpointUuid',
+  checkpointsRm: '/api/v1/checkpoints/rm',
+  checkpointMetadata: '/api/v1/checkpoints/:checkpointUuid/metadata',
+  checkpointMetrics: '/api/v1/checkpoints/:checkpointUuid/metrics',
+  checkpointArchive: '/checkpoints/:checkpointUuid',
+  taskLogs: '/task-logs',
+} as const;
+
+/** Media types `GET /checkpoints/{uuid}` serves, keyed by the `Accept` value that selects them. */
+export const ARCHIVE_MEDIA_TYPES = [
+  'application/x-tar',
+  'application/gzip',
+  'application/zip',
+] as const;
+export type ArchiveMediaType = (typeof ARCHIVE_MEDIA_TYPES)[number];

@@ -1,0 +1,233 @@
+import type { CheckpointState, ExperimentState, TrialState } from './enums.js';
+
+/** A JSON object with free-form keys (a `google.protobuf.Struct` on the wire). */
+export type JsonObject = { [key: string]: unknown };
+
+/** int64 values travel as decimal strings. */
+export type Int64String = string;
+
+/** A double on the wire: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`. */
+export type WireDouble = number | 'NaN' | 'Infinity' | '-Infinity';
+
+/** RFC 3339 UTC timestamp, e.g. `2025-01-01T00:00:00.123Z`. */
+export type Timestamp = string;
+
+/** `commonv1.Metrics`: the averaged metrics of a report, plus per-batch ones. */
+export interface Metrics {
+  avgMetrics: JsonObject | null;
+  batchMetrics: JsonObject[];
+}
+
+/** `commonv1.Pagination`. */
+export interface Pagination {
+  offset: number;
+  limit: number;
+  startIndex: number;
+  endIndex: number;
+  total: number;
+}
+
+/** `checkpointv1.CheckpointTrainingMetadata`. */
+export interface CheckpointTrainingMetadata {
+  trialId?: number;
+  experimentId?: number;
+  experimentConfig: JsonObject | null;
+  hparams: JsonObject | null;
+  trainingMetrics: Metrics;
+  validationMetrics: Metrics;
+  /** The raw (unsigned) value of the searcher metric at this checkpoint's step. */
+  searcherMetric?: WireDouble;
+}
+
+/** `checkpointv1.Checkpoint`, plus our `digests` extension. */
+export interface CheckpointDto {
+  uuid: string;
+  taskId: string;
+  allocationId?: string;
+  reportTime: Timestamp;
+  /** Relative path → size in bytes; directories end with `/` and have size `"0"`. */
+  resources: Record<string, Int64String>;
+  metadata: JsonObject;
+  state: CheckpointState;
+  training: CheckpointTrainingMetadata;
+  storageId?: number;
+  /**
+   * Determined-TS extension: relative path → lowercase hex sha256 of the file's bytes, for the
+   * files whose digest the reporter computed. Determined's own master ignores this field.
+   */
+  digests?: Record<string, string>;
+}
+
+/** `userv1.User`. */
+export interface UserDto {
+  id: number;
+  username: string;
+  admin: boolean;
+  active: boolean;
+  displayName: string;
+  agentUserGroup: null;
+  remote: boolean;
+  modifiedAt: Timestamp;
+  lastAuthAt?: Timestamp;
+}
+
+/** `POST /api/v1/auth/login` request. */
+export interface LoginRequest {
+  username: string;
+  password: string;
+  /** True when `password` is already the client-side salted hash (see `clientHashPassword`). */
+  isHashed?: boolean;
+}
+
+export interface LoginResponse {
+  token: string;
+  user: UserDto;
+}
+
+/** `trialv1.Trial`. */
+export interface TrialDto {
+  id: number;
+  experimentId: number;
+  startTime: Timestamp;
+  endTime?: Timestamp;
+  state: TrialState;
+  restarts: number;
+  hparams: JsonObject;
+  totalBatchesProcessed: number;
+  bestValidation: MetricsWorkload | null;
+  latestValidation: MetricsWorkload | null;
+  bestCheckpoint: CheckpointWorkload | null;
+  runnerState: string;
+  wallClockTime: number;
+  warmStartCheckpointUuid: string;
+  taskId: string;
+  taskIds: string[];
+  totalCheckpointSize: Int64String;
+  checkpointCount: number;
+  summaryMetrics: JsonObject | null;
+  searcherMetricValue?: WireDouble;
+  externalTrialId?: string;
+}
+
+/** `trialv1.MetricsWorkload`. */
+export interface MetricsWorkload {
+  endTime: Timestamp;
+  totalBatches: number;
+  numInputs: number;
+  metrics: JsonObject;
+}
+
+/** `trialv1.CheckpointWorkload`. */
+export interface CheckpointWorkload {
+  uuid: string;
+  endTime: Timestamp;
+  state: CheckpointState;
+  resources: Record<string, Int64String>;
+  totalBatches: number;
+  metadata: JsonObject;
+}
+
+/** `experimentv1.Experiment`. */
+export interface ExperimentDto {
+  id: number;
+  name: string;
+  description: string;
+  labels: string[];
+  startTime: Timestamp;
+  endTime?: Timestamp;
+  state: ExperimentState;
+  archived: boolean;
+  numTrials: number;
+  trialIds: number[];
+  displayName: string;
+  userId: number;
+  username: string;
+  resourcePool: string;
+  searcherType: string;
+  searcherMetric: string;
+  hyperparameters: JsonObject;
+  notes: string;
+  jobId: string;
+  forkedFrom: number | null;
+  progress: number | null;
+  projectId: number;
+  projectName: string;
+  workspaceId: number;
+  workspaceName: string;
+  parentArchived: boolean;
+  config: JsonObject;
+  originalConfig: string;
+  projectOwnerId: number;
+  checkpointSize: Int64String;
+  checkpointCount: number;
+  bestTrialSearcherMetric?: WireDouble;
+  bestTrialId?: number;
+  unmanaged: boolean;
+  externalExperimentId?: string;
+}
+
+/** `POST /api/v1/trials/{id}/metrics` body (`ReportTrialMetricsRequest`). */
+export interface ReportTrialMetricsRequest {
+  group: string;
+  metrics: TrialMetrics;
+}
+
+/** `trialv1.TrialMetrics`. */
+export interface TrialMetrics {
+  trialId: number;
+  trialRunId: number;
+  stepsCompleted?: number;
+  reportTime?: Timestamp | null;
+  metrics: { avgMetrics: JsonObject; batchMetrics?: JsonObject[] | null };
+}
+
+/** `trialv1.MetricsReport`, as streamed by `GET /api/v1/trials/metrics/trial_metrics`. */
+export interface MetricsReportDto {
+  id: number;
+  trialId: number;
+  trialRunId: number;
+  totalBatches: number;
+  endTime: Timestamp;
+  metrics: JsonObject;
+  group: string;
+  archived: boolean;
+  runId: number;
+}
+
+/** `GET /api/v1/master`. `determinedTs` is our extension; see {@link DeterminedTsInfo}. */
+export interface MasterInfoDto {
+  version: string;
+  masterId: string;
+  clusterId: string;
+  clusterName: string;
+  telemetryEnabled: boolean;
+  hasCustomLogo: boolean;
+  externalLoginUri: string;
+  externalLogoutUri: string;
+  branding: string;
+  rbacEnabled: boolean;
+  strictJobQueueControl: boolean;
+  product: string;
+  userManagementEnabled: boolean;
+  featureSwitches: string[];
+  clusterMessage: null;
+  ssoProviders: unknown[];
+  determinedTs: DeterminedTsInfo;
+}
+
+/**
+ * What a Determined-TS master promises beyond Determined's API. A client that sees
+ * `checkpointOrdering === CHECKPOINT_ORDERING_RULES` may ask the server for the best or latest
+ * checkpoint with `limit=1`; against any other master it must sort for itself.
+ */
+export interface DeterminedTsInfo {
+  checkpointOrdering: string;
+  checkpointDigests: boolean;
+}
+
+/**
+ * Version tag of the checkpoint-ordering rules in DESIGN.md ("Semantics we define"):
+ * searcher direction when no orderBy, missing or non-finite values last in both directions,
+ * ties by larger steps_completed, later reportTime, then smaller uuid.
+ */
+export const CHECKPOINT_ORDERING_RULES = 'determined-ts/1';

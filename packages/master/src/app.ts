@@ -1,0 +1,104 @@
+import { ERROR_CODES } from '@determined-ts/api';
+import type { ErrorBody, ErrorCode } from '@determined-ts/api';
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+
+import { requestToken } from './auth/request-token.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { HttpError, unauthenticated } from './errors.js';
+import { archiveRoutes } from './routes/archive.js';
+import { authRoutes, PUBLIC_AUTH_PATHS } from './routes/auth.js';
+import { checkpointRoutes } from './routes/checkpoints.js';
+import { experimentRoutes } from './routes/experiments.js';
+import { masterRoutes, PUBLIC_MASTER_PATHS } from './routes/master.js';
+import { taskLogRoutes } from './routes/task-logs.js';
+import { trialRoutes } from './routes/trials.js';
+import { authenticate } from './services/users.js';
+
+const PUBLIC_PATHS = new Set<string>([...PUBLIC_AUTH_PATHS, ...PUBLIC_MASTER_PATHS]);
+
+export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
+  const info = ERROR_CODES[code];
+  return {
+    message,
+    error: {
+      code: info.grpc,
+      reason: info.reason,
+      error: message,
+      message,
+      ...(details === undefined ? {} : { details }),
+    },
+  };
+}
+
+function sendError(c: Context, code: ErrorCode, message: string, details?: unknown): Response {
+  return c.json(errorBody(code, message, details), ERROR_CODES[code].status);
+}
+
+/**
+ * Builds the master's HTTP app. Does no I/O until a request arrives; everything it touches
+ * comes in through `deps`.
+ */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', requestId());
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.settings.maxBodyBytes,
+      onError: (c) =>
+        sendError(
+          c,
+          'payload_too_large',
+          `request body exceeds ${deps.settings.maxBodyBytes} bytes`,
+        ),
+    }),
+  );
+  app.use('*', async (c, next) => {
+    if (PUBLIC_PATHS.has(c.req.path) || !isApiPath(c.req.path)) {
+      return next();
+    }
+    const token = requestToken(c.req);
+    if (token === undefined) {
+      throw unauthenticated('token missing');
+    }
+    c.set('user', await authenticate(deps, token));
+    return next();
+  });
+
+  app.route('/', authRoutes(deps));
+  app.route('/', masterRoutes(deps));
+  app.route('/', experimentRoutes(deps));
+  app.route('/', trialRoutes(deps));
+  app.route('/', checkpointRoutes(deps));
+  app.route('/', archiveRoutes(deps));
+  app.route('/', taskLogRoutes(deps));
+
+  app.notFound((c) => sendError(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      return sendError(c, err.code, err.message, err.details);
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      return sendError(c, err.status === 401 ? 'unauthenticated' : 'invalid_argument', err.message);
+    }
+    const id = c.get('requestId');
+    deps.logger.error('request failed', {
+      requestId: id,
+      method: c.req.method,
+      path: c.req.path,
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
+    return sendError(c, 'internal', `internal error (request id ${id})`);
+  });
+  return app;
+}
+
+/** Routes that need a session: the API, the archive download and the log sink. */
+function isApiPath(path: string): boolean {
+  return path.startsWith('/api/') || path.startsWith('/checkpoints/') || path === '/task-logs';
+}

@@ -1,0 +1,39 @@
+import type { JsonObject } from '@determined-ts/api';
+
+import type { Db } from './db/connect.js';
+import type { Logger } from './logger.js';
+
+/** Settings the routes need, taken from the master's configuration. */
+export interface AppSettings {
+  version: string;
+  masterId: string;
+  clusterName: string;
+  /** Largest accepted request body. */
+  maxBodyBytes: number;
+  sessionTtlMs: number;
+  /** `checkpoint_storage` for experiments whose config names none. */
+  defaultCheckpointStorage: JsonObject;
+}
+
+/** Everything a route or service may touch. Built once by `main.ts` (or a test) and injected. */
+export interface AppDeps {
+  db: Db;
+  settings: AppSettings;
+  clock: () => number;
+  logger: Logger;
+}
+
+/** The signed-in user, set by the auth middleware. */
+export interface AuthUser {
+  id: number;
+  username: string;
+  admin: boolean;
+}
+
+/** Hono's typed context variables for our app. */
+export interface AppEnv {
+  Variables: {
+    user: AuthUser;
+    requestId: string;
+  };
+}

@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import type { MigrationProvider, MigrationResultSet } from 'kysely';
+import pg from 'pg';
+
+import type { DialectName } from './dialect.js';
+import { migrationsFor } from './migrations/index.js';
+import type { Database } from './schema.js';
+
+/** An open database and the dialect it speaks. */
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: DialectName;
+  close(): Promise<void>;
+}
+
+/** True when `url` selects PostgreSQL rather than an SQLite file. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+// pg returns int8 as strings by default; every int64 column here (ids, times in ms, sizes)
+// fits a double exactly, so parse them as numbers.
+const INT8_OID = 20;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === INT8_OID
+      ? (value: string) => Number(value)
+      : (pg.types.getTypeParser(
+          oid,
+          format ?? 'text',
+        ) as unknown)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * Opens the database `url` names: a `postgres://` URL, an SQLite file path, or `:memory:`.
+ * Nothing is migrated here; call {@link migrate}.
+ */
+export function openDb(url: string, { poolSize = 10 }: { poolSize?: number } = {}): Db {
+  if (isPostgresUrl(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { kysely, dialect: 'postgres', close: () => kysely.destroy() };
+  }
+  if (url !== ':memory:') {
+    mkdirSync(dirname(url), { recursive: true });
+  }
+  const database = new SQLite(url);
+  // WAL lets readers run beside the writer; FULL sync keeps every acknowledged write on disk.
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = FULL');
+  database.pragma('foreign_keys = ON');
+  database.pragma('busy_timeout = 5000');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+}
+
+/** Brings the schema up to date. Returns kysely's per-migration results; throws if one failed. */
+export async function migrate(db: Db): Promise<MigrationResultSet> {
+  const migrations = migrationsFor(db.dialect);
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
+  const migrator = new Migrator({ db: db.kysely, provider });
+  const result = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    throw new Error('database migration failed', { cause: result.error });
+  }
+  return result;
+}

@@ -1,0 +1,149 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+/*
+ * Row types mirror the tables exactly (snake_case). Conventions shared by both dialects:
+ * times are integer milliseconds since the epoch, booleans are 0/1 integers, and JSON is stored
+ * as text. One representation on SQLite and PostgreSQL keeps the repositories dialect-free.
+ */
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  display_name: string;
+  admin: number;
+  active: number;
+  /** scrypt of the client-side hash; NULL means the empty password. */
+  password_hash: string | null;
+  modified_at: number;
+  last_auth_at: number | null;
+}
+
+export interface SessionsTable {
+  id: Generated<number>;
+  user_id: number;
+  /** sha256 of the bearer token: the token itself is never stored. */
+  token_hash: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface ExperimentsTable {
+  id: Generated<number>;
+  name: string;
+  description: string;
+  owner_id: number;
+  state: string;
+  config: string;
+  original_config: string;
+  searcher_name: string;
+  searcher_metric: string;
+  smaller_is_better: number;
+  unmanaged: number;
+  external_id: string | null;
+  archived: number;
+  labels: string;
+  notes: string;
+  start_time: number;
+  end_time: number | null;
+}
+
+export interface TrialsTable {
+  id: Generated<number>;
+  experiment_id: number;
+  task_id: string;
+  state: string;
+  hparams: string;
+  /** Incremented by each `POST /trials/{id}/start`; metric reports must carry it. */
+  run_id: number;
+  restarts: number;
+  start_time: number;
+  end_time: number | null;
+  external_id: string | null;
+  total_batches: number;
+  progress: number | null;
+  storage_id: number | null;
+}
+
+export interface StorageBackendsTable {
+  id: Generated<number>;
+  /** Canonical JSON of the storage config: identical configs share one row. */
+  config: string;
+}
+
+export interface MetricsTable {
+  id: Generated<number>;
+  trial_id: number;
+  trial_run_id: number;
+  metric_group: string;
+  total_batches: number;
+  end_time: number;
+  /** JSON of the report's `avgMetrics`. */
+  avg_metrics: string;
+  /** JSON array of the report's `batchMetrics`, or NULL. */
+  batch_metrics: string | null;
+  archived: number;
+}
+
+export interface CheckpointsTable {
+  id: Generated<number>;
+  uuid: string;
+  trial_id: number;
+  task_id: string;
+  allocation_id: string | null;
+  report_time: number;
+  state: string;
+  resources: string;
+  metadata: string;
+  size: number;
+  steps_completed: number | null;
+  storage_id: number | null;
+  digests: string | null;
+  /**
+   * The finite value of the searcher metric in the validation at (trial_id, steps_completed),
+   * or NULL. Kept in step by the services whenever either side changes, so that "best" is an
+   * index lookup; the validation itself is still joined at read time.
+   */
+  searcher_metric: number | null;
+}
+
+/** Number of checkpoints per (trial, state), so that pagination totals need no count scan. */
+export interface CheckpointCountsTable {
+  trial_id: number;
+  state: string;
+  n: number;
+}
+
+export interface TaskLogsTable {
+  id: Generated<number>;
+  task_id: string;
+  trial_id: number;
+  timestamp: number;
+  rank_id: number | null;
+  stdtype: string | null;
+  log: string;
+}
+
+export interface ClusterInfoTable {
+  cluster_id: string;
+}
+
+export interface Database {
+  cluster_info: ClusterInfoTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  experiments: ExperimentsTable;
+  trials: TrialsTable;
+  storage_backends: StorageBackendsTable;
+  metrics: MetricsTable;
+  checkpoints: CheckpointsTable;
+  checkpoint_counts: CheckpointCountsTable;
+  task_logs: TaskLogsTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type ExperimentRow = Selectable<ExperimentsTable>;
+export type NewExperimentRow = Insertable<ExperimentsTable>;
+export type TrialRow = Selectable<TrialsTable>;
+export type MetricRow = Selectable<MetricsTable>;
+export type CheckpointRow = Selectable<CheckpointsTable>;
+export type TaskLogRow = Selectable<TaskLogsTable>;

@@ -1,0 +1,11 @@
+export { createApp } from './app.js';
+export { DEFAULT_HOST, DEFAULT_PORT, USAGE, defaultDataDir, loadConfig } from './config.js';
+export type { MasterConfig } from './config.js';
+export type { AppDeps, AppSettings } from './context.js';
+export { isPostgresUrl, migrate, openDb } from './db/connect.js';
+export type { Db } from './db/connect.js';
+export { ConfigError, HttpError } from './errors.js';
+export { createConsoleLogger, silentLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export { MASTER_VERSION, isLoopback, settingsFrom, startMaster } from './server.js';
+export type { RunningMaster } from './server.js';

@@ -1,0 +1,64 @@
+import { isPostgresUrl } from './db/connect.js';
+import { USAGE, loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { createConsoleLogger } from './logger.js';
+import { startMaster } from './server.js';
+
+/** Runs `det-master`: the only module with side effects at import. */
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (err: unknown) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`det-master: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let master;
+  try {
+    master = await startMaster(config, createConsoleLogger());
+  } catch (err: unknown) {
+    const message =
+      err instanceof ConfigError
+        ? err.problems.join('; ')
+        : err instanceof Error
+          ? err.message
+          : String(err);
+    const cause =
+      err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    process.stderr.write(`det-master: ${message}${cause}\n`);
+    return 2;
+  }
+  const dbLabel = isPostgresUrl(config.db)
+    ? config.db.replace(/\/\/[^@/]*@/, '//***@')
+    : `sqlite ${config.db}`;
+  process.stdout.write(
+    `det-master listening on ${master.url}\n  database: ${dbLabel}\n  data dir: ${config.dataDir}\n`,
+  );
+  const stop = (): void => {
+    void master.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return -1;
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) {
+      process.exitCode = code;
+    }
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `det-master: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

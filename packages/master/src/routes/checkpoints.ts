@@ -1,0 +1,141 @@
+import { CHECKPOINT_STATES, ROUTES } from '@determined-ts/api';
+import { Hono } from 'hono';
+import { z } from 'zod';
+
+import type { AppDeps, AppEnv } from '../context.js';
+import { badRequest } from '../errors.js';
+import {
+  int64,
+  isUuid,
+  jsonObject,
+  parseEnum,
+  pathUuid,
+  queryOne,
+  readBody,
+  timestamp,
+} from '../http.js';
+import { checkpointDtos } from '../services/checkpoint-dto.js';
+import {
+  getCheckpointRow,
+  patchCheckpoints,
+  removeCheckpointFiles,
+  replaceMetadata,
+  reportCheckpoint,
+} from '../services/checkpoints.js';
+import { checkGroup } from '../services/metrics.js';
+
+const uuid = z.string().refine(isUuid, 'expected a UUID');
+const sizes = z.record(
+  z.string(),
+  int64.refine((n) => n >= 0, 'expected a size ≥ 0'),
+);
+
+const reportBody = z.object({
+  uuid,
+  taskId: z.string().min(1, 'taskId is required'),
+  allocationId: z.string().nullish(),
+  reportTime: timestamp.nullish(),
+  state: z.union([z.string(), z.number()]).default('STATE_UNSPECIFIED'),
+  resources: sizes.default({}),
+  metadata: jsonObject.nullish(),
+  training: z.unknown().optional(),
+  storageId: z.number().int().positive().nullish(),
+  digests: z.record(z.string(), z.string()).nullish(),
+});
+
+const TRIAL_SOURCE_INFO_TYPES = [
+  'TRIAL_SOURCE_INFO_TYPE_UNSPECIFIED',
+  'TRIAL_SOURCE_INFO_TYPE_INFERENCE',
+  'TRIAL_SOURCE_INFO_TYPE_FINE_TUNING',
+] as const;
+
+export function checkpointRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const db = deps.db.kysely;
+
+  app.post(ROUTES.checkpoints, async (c) => {
+    const body = await readBody(c, reportBody);
+    await reportCheckpoint(deps, {
+      uuid: body.uuid,
+      taskId: body.taskId,
+      allocationId: body.allocationId ?? null,
+      reportTime: body.reportTime ?? undefined,
+      state: parseEnum(CHECKPOINT_STATES, body.state, 'state'),
+      resources: body.resources,
+      metadata: body.metadata ?? {},
+      storageId: body.storageId ?? null,
+      digests: body.digests ?? null,
+    });
+    return c.json({});
+  });
+
+  app.patch(ROUTES.checkpoints, async (c) => {
+    const body = await readBody(
+      c,
+      z.object({
+        checkpoints: z.array(
+          z.object({ uuid, resources: z.object({ resources: sizes.default({}) }).nullish() }),
+        ),
+      }),
+    );
+    await patchCheckpoints(
+      deps,
+      body.checkpoints.map((p) => ({ uuid: p.uuid, resources: p.resources?.resources })),
+    );
+    return c.json({});
+  });
+
+  app.delete(ROUTES.checkpoints, async (c) => {
+    const body = await readBody(c, z.object({ checkpointUuids: z.array(uuid).min(1) }));
+    await removeCheckpointFiles(deps, body.checkpointUuids, ['**']);
+    return c.json({});
+  });
+
+  app.post(ROUTES.checkpointsRm, async (c) => {
+    const body = await readBody(
+      c,
+      z.object({
+        checkpointUuids: z.array(uuid).min(1),
+        checkpointGlobs: z.array(z.string()).default([]),
+      }),
+    );
+    await removeCheckpointFiles(deps, body.checkpointUuids, body.checkpointGlobs);
+    return c.json({});
+  });
+
+  app.get(ROUTES.checkpoint, async (c) => {
+    const [checkpoint] = await checkpointDtos(db, [await getCheckpointRow(deps, pathUuid(c))]);
+    return c.json({ checkpoint });
+  });
+
+  app.post(ROUTES.checkpointMetadata, async (c) => {
+    const id = pathUuid(c);
+    const body = await readBody(
+      c,
+      z.object({ checkpoint: z.object({ uuid: uuid.optional(), metadata: jsonObject.nullish() }) }),
+    );
+    if (body.checkpoint.uuid !== undefined && body.checkpoint.uuid.toLowerCase() !== id) {
+      throw badRequest(`checkpoint.uuid ${body.checkpoint.uuid} does not match ${id} in the path`);
+    }
+    await replaceMetadata(deps, id, body.checkpoint.metadata ?? {});
+    const [checkpoint] = await checkpointDtos(db, [await getCheckpointRow(deps, id)]);
+    return c.json({ checkpoint });
+  });
+
+  // Metrics of inference or fine-tuning runs that used this checkpoint. This master records
+  // none yet, so the list is empty once the checkpoint and the query are known to be valid.
+  app.get(ROUTES.checkpointMetrics, async (c) => {
+    await getCheckpointRow(deps, pathUuid(c));
+    const type = queryOne(c, 'trialSourceInfoType');
+    if (type !== undefined) {
+      parseEnum(TRIAL_SOURCE_INFO_TYPES, type, 'trialSourceInfoType');
+    }
+    const group = queryOne(c, 'metricGroup');
+    if (group !== undefined) {
+      checkGroup(group);
+    }
+    return c.json({ metrics: [] });
+  });
+
+  return app;
+}

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+
+import { createApp } from './app.js';
+import type { MasterConfig } from './config.js';
+import type { AppSettings } from './context.js';
+import { migrate, openDb } from './db/connect.js';
+import type { Db } from './db/connect.js';
+import { ConfigError } from './errors.js';
+import type { Logger } from './logger.js';
+import { normalizeStorageConfig } from './services/config.js';
+import { HttpError } from './errors.js';
+
+/** Version this master reports; Determined's SDK only shows it. */
+export const MASTER_VERSION = '0.38.1+determined-ts.0.1.0';
+
+const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+export function settingsFrom(config: MasterConfig): AppSettings {
+  let storage;
+  try {
+    storage = normalizeStorageConfig(config.checkpointStorage, 'checkpoint_storage');
+  } catch (err: unknown) {
+    throw new ConfigError([err instanceof HttpError ? err.message : String(err)]);
+  }
+  return {
+    version: MASTER_VERSION,
+    masterId: randomUUID(),
+    clusterName: config.clusterName,
+    maxBodyBytes: config.maxBodyBytes,
+    sessionTtlMs: SESSION_TTL_MS,
+    defaultCheckpointStorage: storage,
+  };
+}
+
+/** A running master. */
+export interface RunningMaster {
+  url: string;
+  db: Db;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens and migrates the database, checks that exposing the master is safe, and listens.
+ * Refuses a non-loopback address while an active user has an empty password, unless allowed.
+ */
+export async function startMaster(config: MasterConfig, logger: Logger): Promise<RunningMaster> {
+  const settings = settingsFrom(config);
+  const db = openDb(config.db);
+  try {
+    await migrate(db);
+    if (!isLoopback(config.host) && !config.allowEmptyPasswords) {
+      const open = await db.kysely
+        .selectFrom('users')
+        .select('username')
+        .where('active', '=', 1)
+        .where('password_hash', 'is', null)
+        .execute();
+      if (open.length > 0) {
+        throw new ConfigError([
+          `refusing to listen on ${config.host}: active users without a password: ${open.map((u) => u.username).join(', ')}; ` +
+            'set their passwords first, or pass --allow-empty-passwords',
+        ]);
+      }
+    }
+  } catch (err: unknown) {
+    await db.close();
+    throw err;
+  }
+  const app = createApp({ db, settings, clock: Date.now, logger });
+  const server = await new Promise<ServerType>((resolveServer, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () =>
+      resolveServer(s),
+    );
+    s.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${hostForUrl}:${address.port}`,
+    db,
+    close: async () => {
+      await new Promise<void>((done) => server.close(() => done()));
+      await db.close();
+    },
+  };
+}

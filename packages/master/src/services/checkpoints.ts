@@ -1,0 +1,349 @@
+import type { CheckpointState, JsonObject } from '@determined-ts/api';
+import type { Transaction } from 'kysely';
+import picomatch from 'picomatch';
+
+import type { AppDeps } from '../context.js';
+import type { CheckpointRow, Database } from '../db/schema.js';
+import { HttpError, badRequest, notFound } from '../errors.js';
+import { storageConfigs } from './checkpoint-dto.js';
+import { finiteMetric } from './config.js';
+import { canonicalJson, parseJsonObject } from './json.js';
+import { deleteLocalResources, localCheckpointDir, removeIfEmpty } from './storage.js';
+
+/** A checkpoint report (`POST /api/v1/checkpoints`), after body validation. */
+export interface CheckpointReport {
+  uuid: string;
+  taskId: string;
+  allocationId: string | null;
+  reportTime: number | undefined;
+  state: CheckpointState;
+  resources: Record<string, number>;
+  metadata: JsonObject;
+  storageId: number | null;
+  digests: Record<string, string> | null;
+}
+
+/** Checks a relative resource path: no absolute paths, `..`, empty or `.` segments, or backslashes. */
+export function checkResourcePath(path: string): void {
+  const body = path.endsWith('/') ? path.slice(0, -1) : path;
+  const segments = body.split('/');
+  if (
+    body === '' ||
+    path.startsWith('/') ||
+    path.includes('\\') ||
+    path.includes('\0') ||
+    segments.some((s) => s === '' || s === '.' || s === '..')
+  ) {
+    throw badRequest(
+      `invalid resource path '${path}': must be relative, without '.', '..' or empty segments`,
+    );
+  }
+}
+
+function stepsOf(metadata: JsonObject): number | null {
+  const steps = metadata.steps_completed;
+  return typeof steps === 'number' && Number.isSafeInteger(steps) && steps >= 0 ? steps : null;
+}
+
+/** Adjusts the per-(trial, state) counters in the same transaction as the change itself. */
+async function bumpCount(
+  trx: Transaction<Database>,
+  trialId: number,
+  state: string,
+  delta: number,
+): Promise<void> {
+  const updated = await trx
+    .updateTable('checkpoint_counts')
+    .set((eb) => ({ n: eb('n', '+', delta) }))
+    .where('trial_id', '=', trialId)
+    .where('state', '=', state)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) {
+    await trx
+      .insertInto('checkpoint_counts')
+      .values({ trial_id: trialId, state, n: delta })
+      .execute();
+  }
+}
+
+/** Looks up the live validation's searcher value at `steps` for a trial. */
+async function searcherValueAt(
+  trx: Transaction<Database>,
+  trialId: number,
+  steps: number | null,
+): Promise<number | null> {
+  if (steps === null) {
+    return null;
+  }
+  const row = await trx
+    .selectFrom('metrics')
+    .innerJoin('trials', 'trials.id', 'metrics.trial_id')
+    .innerJoin('experiments', 'experiments.id', 'trials.experiment_id')
+    .select(['metrics.avg_metrics', 'experiments.searcher_metric'])
+    .where('metrics.trial_id', '=', trialId)
+    .where('metrics.metric_group', '=', 'validation')
+    .where('metrics.total_batches', '=', steps)
+    .where('metrics.archived', '=', 0)
+    .executeTakeFirst();
+  return row === undefined
+    ? null
+    : finiteMetric(parseJsonObject(row.avg_metrics), row.searcher_metric);
+}
+
+/**
+ * Registers a checkpoint reported by a trial's task. Only COMPLETED (or UNSPECIFIED, which
+ * means COMPLETED) is accepted, as upstream. Re-sending an identical report is a no-op, so a
+ * client may retry after a lost response.
+ */
+export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport): Promise<void> {
+  if (report.state !== 'STATE_COMPLETED' && report.state !== 'STATE_UNSPECIFIED') {
+    throw badRequest(`invalid state for reported checkpoint: ${report.state}`);
+  }
+  for (const [path, size] of Object.entries(report.resources)) {
+    checkResourcePath(path);
+    if (size < 0 || (path.endsWith('/') && size !== 0)) {
+      throw badRequest(`invalid size ${size} for resource '${path}'`);
+    }
+  }
+  for (const [path, digest] of Object.entries(report.digests ?? {})) {
+    if (!(path in report.resources) || path.endsWith('/')) {
+      throw badRequest(`digest given for '${path}', which is not a file in resources`);
+    }
+    if (!/^[0-9a-f]{64}$/.test(digest)) {
+      throw badRequest(`invalid sha256 digest for '${path}': expected 64 lowercase hex digits`);
+    }
+  }
+  const steps = stepsOf(report.metadata);
+  if (steps === null) {
+    throw badRequest('checkpoint metadata.steps_completed must be a non-negative integer');
+  }
+  const uuid = report.uuid.toLowerCase();
+  const db = deps.db.kysely;
+  await db.transaction().execute(async (trx) => {
+    const trial = await trx
+      .selectFrom('trials')
+      .select(['id'])
+      .where('task_id', '=', report.taskId)
+      .executeTakeFirst();
+    if (trial === undefined) {
+      throw notFound('task', report.taskId);
+    }
+    if (report.storageId !== null) {
+      const storage = await trx
+        .selectFrom('storage_backends')
+        .select('id')
+        .where('id', '=', report.storageId)
+        .executeTakeFirst();
+      if (storage === undefined) {
+        throw notFound('storage backend', report.storageId);
+      }
+    }
+    const resources = JSON.stringify(report.resources);
+    const existing = await trx
+      .selectFrom('checkpoints')
+      .selectAll()
+      .where('uuid', '=', uuid)
+      .executeTakeFirst();
+    if (existing !== undefined) {
+      if (
+        existing.trial_id === trial.id &&
+        canonicalJson(JSON.parse(existing.resources)) === canonicalJson(report.resources)
+      ) {
+        return;
+      }
+      throw new HttpError('already_exists', `checkpoint '${uuid}' already exists`);
+    }
+    const size = Object.values(report.resources).reduce((a, b) => a + b, 0);
+    await trx
+      .insertInto('checkpoints')
+      .values({
+        uuid,
+        trial_id: trial.id,
+        task_id: report.taskId,
+        allocation_id: report.allocationId,
+        report_time: report.reportTime ?? deps.clock(),
+        state: 'STATE_COMPLETED',
+        resources,
+        metadata: JSON.stringify(report.metadata),
+        size,
+        steps_completed: steps,
+        storage_id: report.storageId,
+        digests: report.digests === null ? null : JSON.stringify(report.digests),
+        searcher_metric: await searcherValueAt(trx, trial.id, steps),
+      })
+      .execute();
+    await bumpCount(trx, trial.id, 'STATE_COMPLETED', 1);
+  });
+}
+
+export async function getCheckpointRow(deps: AppDeps, uuid: string): Promise<CheckpointRow> {
+  const row = await deps.db.kysely
+    .selectFrom('checkpoints')
+    .selectAll()
+    .where('uuid', '=', uuid)
+    .executeTakeFirst();
+  if (row === undefined) {
+    throw notFound('checkpoint', uuid);
+  }
+  return row;
+}
+
+async function getRows(deps: AppDeps, uuids: readonly string[]): Promise<CheckpointRow[]> {
+  const unique = [...new Set(uuids.map((u) => u.toLowerCase()))];
+  const rows =
+    unique.length === 0
+      ? []
+      : await deps.db.kysely
+          .selectFrom('checkpoints')
+          .selectAll()
+          .where('uuid', 'in', unique)
+          .execute();
+  const found = new Set(rows.map((r) => r.uuid));
+  const missing = unique.filter((u) => !found.has(u));
+  if (missing.length > 0) {
+    throw notFound('checkpoint', missing.join("', '"));
+  }
+  return rows;
+}
+
+/** New resources and the state they imply, as Determined's PATCH computes it. */
+function nextState(row: CheckpointRow, resources: Record<string, number>): string {
+  if (Object.keys(resources).length === 0) {
+    return 'STATE_DELETED';
+  }
+  return canonicalJson(parseJsonObject(row.resources)) === canonicalJson(resources)
+    ? row.state
+    : 'STATE_PARTIALLY_DELETED';
+}
+
+async function setResources(
+  trx: Transaction<Database>,
+  row: CheckpointRow,
+  resources: Record<string, number>,
+): Promise<void> {
+  const state = nextState(row, resources);
+  const digests = row.digests === null ? null : (JSON.parse(row.digests) as Record<string, string>);
+  const keptDigests =
+    digests === null
+      ? null
+      : Object.fromEntries(Object.entries(digests).filter(([p]) => p in resources));
+  await trx
+    .updateTable('checkpoints')
+    .set({
+      resources: JSON.stringify(resources),
+      size: Object.values(resources).reduce((a, b) => a + b, 0),
+      state,
+      digests: keptDigests === null ? null : JSON.stringify(keptDigests),
+    })
+    .where('id', '=', row.id)
+    .execute();
+  if (state !== row.state) {
+    await bumpCount(trx, row.trial_id, row.state, -1);
+    await bumpCount(trx, row.trial_id, state, 1);
+  }
+}
+
+/**
+ * `PATCH /api/v1/checkpoints`: replaces the resources of each listed checkpoint. An empty map
+ * marks it DELETED; a different map, PARTIALLY_DELETED. All uuids are checked before anything
+ * changes.
+ */
+export async function patchCheckpoints(
+  deps: AppDeps,
+  patches: readonly { uuid: string; resources: Record<string, number> | undefined }[],
+): Promise<void> {
+  const rows = await getRows(
+    deps,
+    patches.map((p) => p.uuid),
+  );
+  const byUuid = new Map(rows.map((r) => [r.uuid, r]));
+  for (const p of patches) {
+    for (const path of Object.keys(p.resources ?? {})) {
+      checkResourcePath(path);
+    }
+  }
+  await deps.db.kysely.transaction().execute(async (trx) => {
+    for (const p of patches) {
+      const row = byUuid.get(p.uuid.toLowerCase());
+      if (row !== undefined && p.resources !== undefined) {
+        await setResources(trx, row, p.resources);
+      }
+    }
+  });
+}
+
+/** Checks globs as Determined does: non-empty and without `..`. */
+function checkGlobs(globs: readonly string[]): void {
+  for (const glob of globs) {
+    if (glob === '' || glob.split('/').includes('..')) {
+      throw badRequest(`invalid glob '${glob}': must be non-empty and must not contain '..'`);
+    }
+  }
+}
+
+/**
+ * Deletes the files of the given checkpoints that match `globs` from storage and records what
+ * remains. `DELETE /api/v1/checkpoints` is this with `**` (everything). Only storage the master
+ * reaches on its own filesystem can be cleaned; anything else is refused before any change.
+ */
+export async function removeCheckpointFiles(
+  deps: AppDeps,
+  uuids: readonly string[],
+  globs: readonly string[],
+): Promise<void> {
+  checkGlobs(globs);
+  const rows = await getRows(deps, uuids);
+  if (globs.length === 0) {
+    return;
+  }
+  const storages = await storageConfigs(deps.db.kysely, rows);
+  const roots = new Map<string, string>();
+  for (const row of rows) {
+    const storage = storages.get(row.uuid) ?? {};
+    const root = localCheckpointDir(storage, row.uuid);
+    if (root === undefined) {
+      throw badRequest(
+        `cannot delete files of checkpoint ${row.uuid}: ${String(storage.type)} storage is not reachable from the master`,
+      );
+    }
+    roots.set(row.uuid, root);
+  }
+  const matches = picomatch(globs as string[], { dot: true });
+  for (const row of rows) {
+    const root = roots.get(row.uuid);
+    if (root === undefined || row.state === 'STATE_DELETED') {
+      continue;
+    }
+    const resources = parseJsonObject(row.resources) as Record<string, number>;
+    const targets = Object.keys(resources).filter(
+      (p) => matches(p) || matches(p.replace(/\/$/, '')),
+    );
+    const gone = await deleteLocalResources(root, targets);
+    const remaining = Object.fromEntries(Object.entries(resources).filter(([p]) => !gone.has(p)));
+    if (Object.keys(remaining).length === 0) {
+      await removeIfEmpty(root);
+    }
+    await deps.db.kysely.transaction().execute((trx) => setResources(trx, row, remaining));
+  }
+}
+
+/** Replaces a checkpoint's metadata wholesale; its step (and so its metrics) follow the new value. */
+export async function replaceMetadata(
+  deps: AppDeps,
+  uuid: string,
+  metadata: JsonObject,
+): Promise<void> {
+  const row = await getCheckpointRow(deps, uuid);
+  const steps = stepsOf(metadata);
+  await deps.db.kysely.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('checkpoints')
+      .set({
+        metadata: JSON.stringify(metadata),
+        steps_completed: steps,
+        searcher_metric: await searcherValueAt(trx, row.trial_id, steps),
+      })
+      .where('id', '=', row.id)
+      .execute();
+  });
+}

@@ -1,0 +1,140 @@
+import type { JsonObject } from '@determined-ts/api';
+import { parse as parseYaml } from 'yaml';
+
+import { badRequest } from '../errors.js';
+
+/** Storage types an experiment's `checkpoint_storage` may name, with their required keys. */
+const STORAGE_REQUIRED_KEYS = {
+  shared_fs: ['host_path'],
+  directory: ['container_path'],
+  s3: ['bucket'],
+  gcs: ['bucket'],
+  azure: ['container'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type StorageType = keyof typeof STORAGE_REQUIRED_KEYS;
+
+/** An experiment config after defaults, plus the searcher facts the master indexes. */
+export interface ExperimentConfig {
+  config: JsonObject;
+  name: string;
+  description: string;
+  labels: string[];
+  searcherName: string;
+  searcherMetric: string;
+  smallerIsBetter: boolean;
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * Checks a `checkpoint_storage` block and fills Determined's defaults (the GC policy keys, which
+ * Determined's SDK strips before building a storage manager, and shared_fs propagation).
+ */
+export function normalizeStorageConfig(value: unknown, where: string): JsonObject {
+  if (!isObject(value)) {
+    throw badRequest(`${where} must be a mapping with a 'type'`);
+  }
+  const type = value.type;
+  if (typeof type !== 'string' || !(type in STORAGE_REQUIRED_KEYS)) {
+    throw badRequest(
+      `${where}.type must be one of ${Object.keys(STORAGE_REQUIRED_KEYS).join(', ')}, got ${JSON.stringify(type)}`,
+    );
+  }
+  for (const key of STORAGE_REQUIRED_KEYS[type as StorageType]) {
+    if (typeof value[key] !== 'string' || value[key] === '') {
+      throw badRequest(`${where}.${key} is required for ${type} storage`);
+    }
+  }
+  if (
+    (type === 'shared_fs' || type === 'directory') &&
+    !String(value[type === 'directory' ? 'container_path' : 'host_path']).startsWith('/')
+  ) {
+    throw badRequest(`${where}: ${type} storage needs an absolute path`);
+  }
+  const out: JsonObject = {
+    save_experiment_best: 0,
+    save_trial_best: 1,
+    save_trial_latest: 1,
+    ...value,
+  };
+  if (type === 'shared_fs' && out.propagation === undefined) {
+    out.propagation = 'rprivate';
+  }
+  return out;
+}
+
+/**
+ * Parses an experiment config given as YAML (or JSON) text, as `POST /api/v1/experiments`
+ * receives it, and applies the defaults the master owns: the searcher direction and the
+ * cluster's default checkpoint storage.
+ */
+export function parseExperimentConfig(text: string, defaultStorage: JsonObject): ExperimentConfig {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err: unknown) {
+    throw badRequest(
+      `invalid experiment config: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  if (!isObject(parsed)) {
+    throw badRequest('invalid experiment config: expected a YAML mapping');
+  }
+  const config: JsonObject = { ...parsed };
+  const searcher = config.searcher ?? {};
+  if (!isObject(searcher)) {
+    throw badRequest('invalid experiment config: searcher must be a mapping');
+  }
+  const metric = searcher.metric ?? 'unmanaged';
+  if (typeof metric !== 'string' || metric === '') {
+    throw badRequest('invalid experiment config: searcher.metric must be a non-empty string');
+  }
+  const smallerIsBetter = searcher.smaller_is_better ?? true;
+  if (typeof smallerIsBetter !== 'boolean') {
+    throw badRequest('invalid experiment config: searcher.smaller_is_better must be a boolean');
+  }
+  const searcherName = searcher.name ?? 'single';
+  if (typeof searcherName !== 'string') {
+    throw badRequest('invalid experiment config: searcher.name must be a string');
+  }
+  config.searcher = { ...searcher, name: searcherName, metric, smaller_is_better: smallerIsBetter };
+  config.checkpoint_storage = normalizeStorageConfig(
+    config.checkpoint_storage ?? defaultStorage,
+    'checkpoint_storage',
+  );
+  const name = config.name ?? 'unnamed';
+  if (typeof name !== 'string') {
+    throw badRequest('invalid experiment config: name must be a string');
+  }
+  const description = config.description ?? '';
+  const labels = config.labels ?? [];
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) {
+    throw badRequest('invalid experiment config: labels must be a list of strings');
+  }
+  if (
+    config.hyperparameters !== undefined &&
+    config.hyperparameters !== null &&
+    !isObject(config.hyperparameters)
+  ) {
+    throw badRequest('invalid experiment config: hyperparameters must be a mapping');
+  }
+  config.name = name;
+  return {
+    config,
+    name,
+    description: typeof description === 'string' ? description : JSON.stringify(description),
+    labels,
+    searcherName,
+    searcherMetric: metric,
+    smallerIsBetter,
+  };
+}
+
+/** Returns the searcher metric's value in a metrics object when it is a finite number. */
+export function finiteMetric(metrics: JsonObject | null | undefined, name: string): number | null {
+  const value = metrics?.[name];
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}

@@ -1,0 +1,242 @@
+import { isDeepStrictEqual } from 'node:util';
+
+import type { JsonObject, MetricsReportDto } from '@determined-ts/api';
+import {
+  METRIC_GROUP_TRAINING,
+  METRIC_GROUP_VALIDATION,
+  encodeTimestamp,
+} from '@determined-ts/api';
+import type { Kysely, Transaction } from 'kysely';
+
+import type { AppDeps } from '../context.js';
+import type { Database, MetricRow } from '../db/schema.js';
+import { HttpError, badRequest, notFound } from '../errors.js';
+import { finiteMetric } from './config.js';
+import { parseJsonObject } from './json.js';
+
+/** One metrics report, as `POST /api/v1/trials/{id}/metrics` carries it. */
+export interface MetricsReport {
+  trialId: number;
+  trialRunId: number;
+  stepsCompleted: number;
+  reportTime: number | undefined;
+  group: string;
+  avgMetrics: JsonObject;
+  batchMetrics: JsonObject[] | null;
+}
+
+/** Checks a metric group name as Determined does: non-empty, no `.`. */
+export function checkGroup(group: string): void {
+  if (group === '' || group.includes('.') || group.length > 255) {
+    throw badRequest(`invalid metric group '${group}': must be 1-255 characters without '.'`);
+  }
+}
+
+/** Sets the searcher value on every checkpoint of the trial at `steps`. */
+async function syncSearcherMetric(
+  trx: Transaction<Database>,
+  trialId: number,
+  steps: number,
+  value: number | null,
+): Promise<void> {
+  await trx
+    .updateTable('checkpoints')
+    .set({ searcher_metric: value })
+    .where('trial_id', '=', trialId)
+    .where('steps_completed', '=', steps)
+    .execute();
+}
+
+/**
+ * Stores a metrics report.
+ *
+ * Mirrors Determined (`master/internal/db/postgres_trials.go`): the run id must be the trial's
+ * current one; a report from a later run archives what earlier runs reported past its step
+ * (a restarted trial forgets what it is replaying); re-reporting the same group and step in
+ * the same run merges keys, and a different value for a key already reported is an error.
+ * A validation report also refreshes the searcher value of the checkpoints at its step.
+ */
+export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promise<void> {
+  checkGroup(report.group);
+  for (const key of ['epoch', 'epochs']) {
+    const value = report.avgMetrics[key];
+    if (value !== undefined && typeof value !== 'number') {
+      throw badRequest(`metric '${key}' must be a number, got ${JSON.stringify(value)}`);
+    }
+  }
+  const db = deps.db.kysely;
+  await db.transaction().execute(async (trx) => {
+    const trial = await trx
+      .selectFrom('trials')
+      .innerJoin('experiments', 'experiments.id', 'trials.experiment_id')
+      .select(['trials.run_id', 'trials.total_batches', 'experiments.searcher_metric'])
+      .where('trials.id', '=', report.trialId)
+      .executeTakeFirst();
+    if (trial === undefined) {
+      throw notFound('trial', report.trialId);
+    }
+    if (report.trialRunId !== trial.run_id) {
+      throw badRequest(
+        `invalid run id, ${report.trialRunId} (reported) != ${trial.run_id} (expected)`,
+      );
+    }
+    const steps = report.stepsCompleted;
+    const archived = await trx
+      .updateTable('metrics')
+      .set({ archived: 1 })
+      .where('trial_id', '=', report.trialId)
+      .where('archived', '=', 0)
+      .where('trial_run_id', '<', report.trialRunId)
+      .where((eb) =>
+        eb.or([
+          eb('total_batches', '>', steps),
+          eb.and([eb('metric_group', '=', report.group), eb('total_batches', '>=', steps)]),
+        ]),
+      )
+      .returning(['metric_group', 'total_batches'])
+      .execute();
+    for (const row of archived) {
+      if (row.metric_group === METRIC_GROUP_VALIDATION) {
+        await syncSearcherMetric(trx, report.trialId, row.total_batches, null);
+      }
+    }
+    const existing = await trx
+      .selectFrom('metrics')
+      .selectAll()
+      .where('trial_id', '=', report.trialId)
+      .where('metric_group', '=', report.group)
+      .where('total_batches', '=', steps)
+      .where('archived', '=', 0)
+      .executeTakeFirst();
+    const endTime = report.reportTime ?? deps.clock();
+    let merged = report.avgMetrics;
+    if (existing === undefined) {
+      await trx
+        .insertInto('metrics')
+        .values({
+          trial_id: report.trialId,
+          trial_run_id: report.trialRunId,
+          metric_group: report.group,
+          total_batches: steps,
+          end_time: endTime,
+          avg_metrics: JSON.stringify(report.avgMetrics),
+          batch_metrics:
+            report.batchMetrics === null || report.batchMetrics.length === 0
+              ? null
+              : JSON.stringify(report.batchMetrics),
+          archived: 0,
+        })
+        .execute();
+    } else {
+      merged = mergeReport(existing, report);
+      await trx
+        .updateTable('metrics')
+        .set({
+          avg_metrics: JSON.stringify(merged),
+          end_time: endTime,
+          ...(report.batchMetrics !== null && report.batchMetrics.length > 0
+            ? { batch_metrics: JSON.stringify(report.batchMetrics) }
+            : {}),
+        })
+        .where('id', '=', existing.id)
+        .execute();
+    }
+    if (report.group === METRIC_GROUP_VALIDATION) {
+      await syncSearcherMetric(
+        trx,
+        report.trialId,
+        steps,
+        finiteMetric(merged, trial.searcher_metric),
+      );
+    }
+    if (report.group === METRIC_GROUP_TRAINING && steps > trial.total_batches) {
+      await trx
+        .updateTable('trials')
+        .set({ total_batches: steps })
+        .where('id', '=', report.trialId)
+        .execute();
+    }
+  });
+}
+
+function mergeReport(existing: MetricRow, report: MetricsReport): JsonObject {
+  const old = parseJsonObject(existing.avg_metrics);
+  for (const [key, value] of Object.entries(report.avgMetrics)) {
+    if (key in old && !isDeepStrictEqual(old[key], value)) {
+      throw new HttpError(
+        'failed_precondition',
+        `metric '${key}' of group '${report.group}' at step ${report.stepsCompleted} was already reported with a different value`,
+      );
+    }
+  }
+  if (
+    existing.batch_metrics !== null &&
+    report.batchMetrics !== null &&
+    report.batchMetrics.length > 0
+  ) {
+    throw new HttpError(
+      'failed_precondition',
+      `batch metrics of group '${report.group}' at step ${report.stepsCompleted} were already reported`,
+    );
+  }
+  return { ...old, ...report.avgMetrics };
+}
+
+/**
+ * Formats a stored row as Determined's `MetricsReport`: validation rows hold their metrics under
+ * `validation_metrics`, every other group under `avg_metrics` (plus `batch_metrics`).
+ */
+export function toMetricsReportDto(row: MetricRow): MetricsReportDto {
+  const avg = parseJsonObject(row.avg_metrics);
+  const metrics: JsonObject =
+    row.metric_group === METRIC_GROUP_VALIDATION
+      ? { validation_metrics: avg }
+      : {
+          avg_metrics: avg,
+          ...(row.batch_metrics === null
+            ? {}
+            : { batch_metrics: JSON.parse(row.batch_metrics) as unknown }),
+        };
+  return {
+    id: row.id,
+    trialId: row.trial_id,
+    trialRunId: row.trial_run_id,
+    totalBatches: row.total_batches,
+    endTime: encodeTimestamp(new Date(row.end_time)),
+    metrics,
+    group: row.metric_group,
+    archived: row.archived === 1,
+    runId: row.trial_id,
+  };
+}
+
+/** Pages through the live metrics of some trials in one group, oldest step first. */
+export async function* iterMetrics(
+  db: Kysely<Database>,
+  trialIds: readonly number[],
+  group: string | undefined,
+  pageSize = 1000,
+): AsyncGenerator<MetricRow[]> {
+  let afterId = 0;
+  for (;;) {
+    let query = db
+      .selectFrom('metrics')
+      .selectAll()
+      .where('trial_id', 'in', trialIds)
+      .where('archived', '=', 0)
+      .where('id', '>', afterId);
+    if (group !== undefined) {
+      query = query.where('metric_group', '=', group);
+    }
+    const rows = await query.orderBy('id').limit(pageSize).execute();
+    if (rows.length === 0) {
+      return;
+    }
+    yield rows;
+    const last = rows[rows.length - 1];
+    if (last === undefined || rows.length < pageSize) {
+      return;
+    }
+    afterId = last.id;
+  }
+}

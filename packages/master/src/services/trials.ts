@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+
+import type { CheckpointState, JsonObject, TrialDto, TrialState } from '@determined-ts/api';
+import { TERMINAL_TRIAL_STATES, encodeDouble, encodeTimestamp } from '@determined-ts/api';
+import type { Kysely } from 'kysely';
+
+import type { AppDeps } from '../context.js';
+import type { Database, TrialRow } from '../db/schema.js';
+import { HttpError, badRequest, notFound } from '../errors.js';
+import { getExperiment, refreshExperimentState } from './experiments.js';
+import { parseJsonObject } from './json.js';
+
+export async function getTrial(deps: AppDeps, id: number): Promise<TrialRow> {
+  const row = await deps.db.kysely
+    .selectFrom('trials')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (row === undefined) {
+    throw notFound('trial', id);
+  }
+  return row;
+}
+
+/** Creates a trial in an unmanaged experiment; idempotent per (experiment, `externalId`). */
+export async function createTrial(
+  deps: AppDeps,
+  req: { experimentId: number; hparams: JsonObject; unmanaged: boolean; externalId?: string },
+): Promise<TrialRow> {
+  const experiment = await getExperiment(deps, req.experimentId);
+  if (experiment.unmanaged !== 1 || !req.unmanaged) {
+    throw badRequest('only unmanaged trials can be created: pass unmanaged: true');
+  }
+  const db = deps.db.kysely;
+  const find = (): Promise<TrialRow | undefined> =>
+    db
+      .selectFrom('trials')
+      .selectAll()
+      .where('experiment_id', '=', req.experimentId)
+      .where('external_id', '=', req.externalId ?? '')
+      .executeTakeFirst();
+  if (req.externalId !== undefined) {
+    const existing = await find();
+    if (existing !== undefined) {
+      return existing;
+    }
+  }
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('trials')
+        .values({
+          experiment_id: req.experimentId,
+          // The Python SDK asserts a truthy taskId and later reports checkpoints and logs by it.
+          task_id: `trial.${randomUUID()}`,
+          state: 'STATE_ACTIVE',
+          hparams: JSON.stringify(req.hparams),
+          run_id: 0,
+          restarts: 0,
+          start_time: deps.clock(),
+          end_time: null,
+          external_id: req.externalId ?? null,
+          total_batches: 0,
+          progress: null,
+          storage_id: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await refreshExperimentState(trx, req.experimentId, deps.clock());
+      return row;
+    });
+  } catch (err: unknown) {
+    if (req.externalId !== undefined) {
+      const existing = await find();
+      if (existing !== undefined) {
+        return existing;
+      }
+    }
+    throw err;
+  }
+}
+
+/** Starts a new run of a trial: the run id that metric reports must carry from now on. */
+export async function startTrial(
+  deps: AppDeps,
+  trialId: number,
+  resume: boolean,
+): Promise<{ trialRunId: number; stepsCompleted: number; latestCheckpoint?: string }> {
+  const db = deps.db.kysely;
+  return db.transaction().execute(async (trx) => {
+    const trial = await trx
+      .selectFrom('trials')
+      .selectAll()
+      .where('id', '=', trialId)
+      .executeTakeFirst();
+    if (trial === undefined) {
+      throw notFound('trial', trialId);
+    }
+    if (!resume && trial.run_id > 0) {
+      throw new HttpError(
+        'failed_precondition',
+        `trial ${trialId} has already started; pass resume: true to continue it`,
+      );
+    }
+    const runId = trial.run_id + 1;
+    await trx
+      .updateTable('trials')
+      .set({ run_id: runId, restarts: Math.max(0, runId - 1) })
+      .where('id', '=', trialId)
+      .execute();
+    if (!resume) {
+      return { trialRunId: runId, stepsCompleted: 0 };
+    }
+    const latest = await trx
+      .selectFrom('checkpoints')
+      .select(['uuid', 'steps_completed'])
+      .where('trial_id', '=', trialId)
+      .where('state', '=', 'STATE_COMPLETED')
+      .where('steps_completed', 'is not', null)
+      .orderBy('steps_completed', 'desc')
+      .orderBy('report_time', 'desc')
+      .orderBy('uuid', 'asc')
+      .limit(1)
+      .executeTakeFirst();
+    return latest === undefined
+      ? { trialRunId: runId, stepsCompleted: 0 }
+      : {
+          trialRunId: runId,
+          stepsCompleted: latest.steps_completed ?? 0,
+          latestCheckpoint: latest.uuid,
+        };
+  });
+}
+
+/**
+ * Changes a trial's state. A patch without a state is the Core API's heartbeat and changes
+ * nothing. A finished trial may only go back to running, which is how an unmanaged trial resumes.
+ */
+export async function patchTrialState(
+  deps: AppDeps,
+  trialId: number,
+  state: TrialState | undefined,
+): Promise<TrialRow> {
+  const trial = await getTrial(deps, trialId);
+  if (state === undefined || state === trial.state) {
+    return trial;
+  }
+  if (state === 'STATE_UNSPECIFIED') {
+    throw badRequest('invalid state STATE_UNSPECIFIED for a trial');
+  }
+  const terminal: readonly string[] = TERMINAL_TRIAL_STATES;
+  const wasTerminal = terminal.includes(trial.state);
+  if (wasTerminal && state !== 'STATE_RUNNING' && state !== 'STATE_ACTIVE') {
+    throw new HttpError(
+      'failed_precondition',
+      `trial ${trialId} is already ${trial.state}; it can only be resumed (STATE_RUNNING)`,
+    );
+  }
+  const now = deps.clock();
+  const isTerminal = terminal.includes(state);
+  await deps.db.kysely.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('trials')
+      .set({ state, end_time: isTerminal ? now : null })
+      .where('id', '=', trialId)
+      .execute();
+    if (isTerminal || wasTerminal) {
+      await refreshExperimentState(trx, trial.experiment_id, now);
+    }
+  });
+  return getTrial(deps, trialId);
+}
+
+export async function setTrialProgress(
+  deps: AppDeps,
+  trialId: number,
+  progress: number,
+): Promise<void> {
+  await getTrial(deps, trialId);
+  await deps.db.kysely.updateTable('trials').set({ progress }).where('id', '=', trialId).execute();
+}
+
+/** Checkpoint totals of a set of trials, from the per-state counters plus one size sum. */
+async function checkpointTotals(
+  db: Kysely<Database>,
+  trialIds: readonly number[],
+): Promise<Map<number, { count: number; size: number }>> {
+  const totals = new Map<number, { count: number; size: number }>();
+  if (trialIds.length === 0) {
+    return totals;
+  }
+  const rows = await db
+    .selectFrom('checkpoints')
+    .select((eb) => [
+      'trial_id',
+      eb.fn.countAll<number>().as('n'),
+      eb.fn.sum<number>('size').as('bytes'),
+    ])
+    .where('trial_id', 'in', trialIds)
+    .where('state', 'in', ['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED'])
+    .groupBy('trial_id')
+    .execute();
+  for (const r of rows) {
+    totals.set(r.trial_id, { count: Number(r.n), size: Number(r.bytes) });
+  }
+  return totals;
+}
+
+export async function trialDtos(deps: AppDeps, rows: readonly TrialRow[]): Promise<TrialDto[]> {
+  const db = deps.db.kysely;
+  const totals = await checkpointTotals(
+    db,
+    rows.map((r) => r.id),
+  );
+  const experimentIds = [...new Set(rows.map((r) => r.experiment_id))];
+  const experiments =
+    experimentIds.length === 0
+      ? []
+      : await db
+          .selectFrom('experiments')
+          .select(['id', 'searcher_metric', 'smaller_is_better'])
+          .where('id', 'in', experimentIds)
+          .execute();
+  const searchers = new Map(experiments.map((e) => [e.id, e]));
+  const out: TrialDto[] = [];
+  for (const row of rows) {
+    const searcher = searchers.get(row.experiment_id);
+    const best =
+      searcher === undefined
+        ? undefined
+        : await db
+            .selectFrom('checkpoints')
+            .select([
+              'uuid',
+              'report_time',
+              'state',
+              'resources',
+              'steps_completed',
+              'metadata',
+              'searcher_metric',
+            ])
+            .where('trial_id', '=', row.id)
+            .where('state', '=', 'STATE_COMPLETED')
+            .where('searcher_metric', 'is not', null)
+            .orderBy('searcher_metric', searcher.smaller_is_better === 1 ? 'asc' : 'desc')
+            .orderBy('steps_completed', 'desc')
+            .orderBy('report_time', 'desc')
+            .orderBy('uuid', 'asc')
+            .limit(1)
+            .executeTakeFirst();
+    const total = totals.get(row.id) ?? { count: 0, size: 0 };
+    out.push({
+      id: row.id,
+      experimentId: row.experiment_id,
+      startTime: encodeTimestamp(new Date(row.start_time)),
+      ...(row.end_time === null ? {} : { endTime: encodeTimestamp(new Date(row.end_time)) }),
+      state: row.state as TrialState,
+      restarts: row.restarts,
+      hparams: parseJsonObject(row.hparams),
+      totalBatchesProcessed: row.total_batches,
+      bestValidation: null,
+      latestValidation: null,
+      bestCheckpoint:
+        best === undefined
+          ? null
+          : {
+              uuid: best.uuid,
+              endTime: encodeTimestamp(new Date(best.report_time)),
+              state: best.state as CheckpointState,
+              resources: stringifySizes(parseJsonObject(best.resources)),
+              totalBatches: best.steps_completed ?? 0,
+              metadata: parseJsonObject(best.metadata),
+            },
+      runnerState: '',
+      wallClockTime: 0,
+      warmStartCheckpointUuid: '',
+      taskId: row.task_id,
+      taskIds: [row.task_id],
+      totalCheckpointSize: String(total.size),
+      checkpointCount: total.count,
+      summaryMetrics: null,
+      ...(best?.searcher_metric == null
+        ? {}
+        : { searcherMetricValue: encodeDouble(best.searcher_metric) }),
+      ...(row.external_id === null ? {} : { externalTrialId: row.external_id }),
+    });
+  }
+  return out;
+}
+
+/** Resources are stored as numbers and sent as int64 strings. */
+export function stringifySizes(resources: JsonObject): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [path, size] of Object.entries(resources)) {
+    out[path] = String(size);
+  }
+  return out;
+}

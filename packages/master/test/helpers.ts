@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { Hono } from 'hono';
+import pg from 'pg';
+import { afterEach, beforeEach, describe } from 'vitest';
+
+import { createApp } from '../src/app.js';
+import type { AppDeps, AppEnv } from '../src/context.js';
+import { migrate, openDb } from '../src/db/connect.js';
+import type { Db } from '../src/db/connect.js';
+import type { DialectName } from '../src/db/dialect.js';
+import { silentLogger } from '../src/logger.js';
+
+/** The dialects this run covers: SQLite always, PostgreSQL when DET_TEST_POSTGRES_URL is set. */
+export function testDialects(): DialectName[] {
+  const wanted = process.env.DET_TEST_DIALECTS?.split(',').map((s) => s.trim());
+  const all: DialectName[] = process.env.DET_TEST_POSTGRES_URL
+    ? ['sqlite', 'postgres']
+    : ['sqlite'];
+  return wanted === undefined ? all : all.filter((d) => wanted.includes(d));
+}
+
+/**
+ * A fresh, migrated database. PostgreSQL gets a schema of its own, dropped by `close`, so
+ * tests never see each other's rows.
+ */
+export async function testDb(dialect: DialectName): Promise<Db> {
+  if (dialect === 'sqlite') {
+    const db = openDb(':memory:');
+    await migrate(db);
+    return db;
+  }
+  const url = process.env.DET_TEST_POSTGRES_URL;
+  if (url === undefined) {
+    throw new Error('DET_TEST_POSTGRES_URL is not set');
+  }
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const sep = url.includes('?') ? '&' : '?';
+  const db = openDb(`${url}${sep}options=${encodeURIComponent(`-c search_path=${schema}`)}`, {
+    poolSize: 4,
+  });
+  await migrate(db);
+  return {
+    ...db,
+    close: async () => {
+      await db.close();
+      const cleanup = new pg.Client({ connectionString: url });
+      await cleanup.connect();
+      await cleanup.query(`drop schema ${schema} cascade`);
+      await cleanup.end();
+    },
+  };
+}
+
+/** A temporary directory, removed by the returned cleanup. */
+export async function tempDir(): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), 'det-test-'));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A master app on a fresh database, with a clock tests can move. */
+export interface TestMaster {
+  app: Hono<AppEnv>;
+  deps: AppDeps;
+  dialect: DialectName;
+  storageDir: string;
+  now: { ms: number };
+  /** Sends a request to the app; `token` adds `Authorization: Bearer`. */
+  request(
+    method: string,
+    path: string,
+    init?: { body?: unknown; rawBody?: string; token?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
+  /** Logs in (default: `determined` with the empty password) and returns the token. */
+  login(username?: string, password?: string): Promise<string>;
+}
+
+/**
+ * Runs `fn` once per dialect. Each test gets a fresh master (`ctx.master()`), closed after it.
+ */
+export function describeEachDialect(
+  name: string,
+  fn: (ctx: { master: () => TestMaster }) => void,
+): void {
+  for (const dialect of testDialects()) {
+    describe(`${name} [${dialect}]`, () => {
+      let current: TestMaster | undefined;
+      let close: (() => Promise<void>) | undefined;
+      beforeEach(async () => {
+        const db = await testDb(dialect);
+        const dir = await tempDir();
+        const now = { ms: Date.parse('2025-01-01T00:00:00Z') };
+        const deps: AppDeps = {
+          db,
+          clock: () => now.ms,
+          logger: silentLogger,
+          settings: {
+            version: 'test',
+            masterId: 'master-test',
+            clusterName: 'test',
+            maxBodyBytes: 1024 * 1024,
+            sessionTtlMs: 7 * 24 * 3600 * 1000,
+            defaultCheckpointStorage: { type: 'directory', container_path: dir.path },
+          },
+        };
+        const app = createApp(deps);
+        const request: TestMaster['request'] = (method, path, init = {}) => {
+          const headers: Record<string, string> = { ...init.headers };
+          if (init.token !== undefined) {
+            headers.authorization = `Bearer ${init.token}`;
+          }
+          const body =
+            init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body));
+          return Promise.resolve(app.request(path, { method, headers, body }));
+        };
+        current = {
+          app,
+          deps,
+          dialect,
+          storageDir: dir.path,
+          now,
+          request,
+          login: async (username = 'determined', password = '') => {
+            const res = await request('POST', '/api/v1/auth/login', {
+              body: { username, password },
+            });
+            if (res.status !== 200) {
+              throw new Error(`login failed: ${res.status} ${await res.text()}`);
+            }
+            return ((await res.json()) as { token: string }).token;
+          },
+        };
+        close = async () => {
+          await db.close();
+          await dir.cleanup();
+        };
+      });
+      afterEach(async () => {
+        await close?.();
+        current = undefined;
+      });
+      fn({
+        master: () => {
+          if (current === undefined) {
+            throw new Error('master() is only available inside a test');
+          }
+          return current;
+        },
+      });
+    });
+  }
+}
