@@ -11,7 +11,7 @@ async function main(): Promise<number> {
     config = loadConfig(process.argv.slice(2), process.env);
   } catch (err: unknown) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`det-master: ${err.message}\n${USAGE}\n`);
+      process.stderr.write(`det-master: ${err.problems.join('; ')} (see det-master --help)\n`);
       return 2;
     }
     throw err;

@@ -11,6 +11,7 @@ import {
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { sql } from 'kysely';
+import type { SqlBool } from 'kysely';
 import { z } from 'zod';
 
 import type { AppDeps, AppEnv } from '../context.js';
@@ -98,7 +99,9 @@ export function experimentRoutes(deps: AppDeps): Hono<AppEnv> {
     const states = queryAll(c, 'states');
     let base = db.selectFrom('experiments');
     if (name !== undefined && name !== '') {
-      base = base.where('name', 'like', `%${name.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+      // A case-insensitive substring match on both databases; LIKE wildcards match literally.
+      const pattern = `%${name.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+      base = base.where(sql<SqlBool>`lower(name) like lower(${pattern}) escape '\\'`);
     }
     if (states.length > 0) {
       base = base.where('state', 'in', states);

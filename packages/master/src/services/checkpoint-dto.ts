@@ -12,6 +12,9 @@ import type { CheckpointRow, Database } from '../db/schema.js';
 import { parseJsonObject } from './json.js';
 import { stringifySizes } from './trials.js';
 
+/** Largest IN list sent in one query. */
+const IN_CHUNK = 5000;
+
 /** What a checkpoint DTO needs besides its own row, loaded once per batch of rows. */
 interface Related {
   trials: Map<number, { experimentId: number; hparams: JsonObject }>;
@@ -76,12 +79,14 @@ async function loadRelated(
       related.storages.set(s.id, parseJsonObject(s.config));
     }
   }
-  if (withMetrics && steps.length > 0) {
+  // Chunked: a page of every checkpoint of a big trial would exceed the databases'
+  // bound-parameter limits in one IN list.
+  for (let i = 0; withMetrics && i < steps.length; i += IN_CHUNK) {
     const metrics = await db
       .selectFrom('metrics')
       .select(['trial_id', 'metric_group', 'total_batches', 'avg_metrics'])
       .where('trial_id', 'in', trialIds)
-      .where('total_batches', 'in', steps)
+      .where('total_batches', 'in', steps.slice(i, i + IN_CHUNK))
       .where('metric_group', 'in', [METRIC_GROUP_TRAINING, METRIC_GROUP_VALIDATION])
       .where('archived', '=', 0)
       .execute();

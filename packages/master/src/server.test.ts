@@ -1,0 +1,142 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { tempDir } from '../test/helpers.js';
+import { DEFAULT_MAX_BODY_BYTES, loadConfig } from './config.js';
+import type { MasterConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { silentLogger } from './logger.js';
+import { isLoopback, startMaster } from './server.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
+});
+
+async function dir(): Promise<string> {
+  const d = await tempDir();
+  cleanups.push(d.cleanup);
+  return d.path;
+}
+
+function configOf(result: MasterConfig | 'help'): MasterConfig {
+  if (result === 'help') {
+    throw new Error('unexpected help');
+  }
+  return result;
+}
+
+describe('loadConfig', () => {
+  it('takes flags over env over master.yaml over defaults', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(file, 'port: 9001\nhost: 127.0.0.2\ncluster_name: lab\ndb: /from/file.db\n');
+    const fromFile = configOf(loadConfig(['--config', file, '--data-dir', d], {}));
+    expect(fromFile).toMatchObject({
+      port: 9001,
+      host: '127.0.0.2',
+      clusterName: 'lab',
+      db: '/from/file.db',
+    });
+    const fromEnv = configOf(
+      loadConfig(['--config', file, '--data-dir', d], { DET_PORT: '9002', DET_DB: '/env.db' }),
+    );
+    expect(fromEnv).toMatchObject({ port: 9002, db: '/env.db', host: '127.0.0.2' });
+    const fromFlag = configOf(
+      loadConfig(['--config', file, '--data-dir', d, '--port', '9003'], { DET_PORT: '9002' }),
+    );
+    expect(fromFlag.port).toBe(9003);
+  });
+
+  it('defaults to loopback, port 8080, SQLite in the data dir and directory storage', async () => {
+    const d = await dir();
+    const config = configOf(loadConfig(['--data-dir', d], {}));
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      db: join(d, 'master.db'),
+      allowEmptyPasswords: false,
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+      checkpointStorage: { type: 'directory', container_path: join(d, 'checkpoints') },
+    });
+  });
+
+  it('reports every problem at once', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(file, 'port: "x"\nunknown_key: 1\n');
+    let error: unknown;
+    try {
+      loadConfig(['--config', file, '--port', '70000'], {});
+    } catch (err: unknown) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain('master.yaml');
+    expect(problems).toContain('unknown_key');
+    expect(problems).toContain("port: expected an integer from 0 to 65535, got '70000'");
+  });
+
+  it('rejects unknown flags', () => {
+    expect(() => loadConfig(['--nope'], {})).toThrow(/Unknown option '--nope'/);
+  });
+});
+
+describe('startMaster', () => {
+  it('serves the API over loopback and keeps its data across restarts', async () => {
+    const d = await dir();
+    const config = configOf(loadConfig(['--port', '0', '--data-dir', d], {}));
+    const first = await startMaster(config, silentLogger);
+    const login = await fetch(`${first.url}/api/v1/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ username: 'admin', password: '' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const info = (await (await fetch(`${first.url}/api/v1/master`)).json()) as {
+      clusterId: string;
+    };
+    await first.close();
+
+    const second = await startMaster(config, silentLogger);
+    cleanups.push(() => second.close());
+    const me = await fetch(`${second.url}/api/v1/me`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(me.status).toBe(200);
+    const again = (await (await fetch(`${second.url}/api/v1/master`)).json()) as {
+      clusterId: string;
+    };
+    expect(again.clusterId).toBe(info.clusterId);
+  });
+
+  it('refuses a non-loopback address while a user has an empty password', async () => {
+    const d = await dir();
+    const config = configOf(loadConfig(['--port', '0', '--data-dir', d, '--host', '0.0.0.0'], {}));
+    await expect(startMaster(config, silentLogger)).rejects.toThrow(
+      /refusing to listen on 0\.0\.0\.0: active users without a password: admin, determined/,
+    );
+  });
+
+  it('rejects a default checkpoint storage without its required keys', async () => {
+    const d = await dir();
+    const config = {
+      ...configOf(loadConfig(['--port', '0', '--data-dir', d], {})),
+      checkpointStorage: { type: 's3' },
+    };
+    await expect(startMaster(config, silentLogger)).rejects.toThrow(
+      /checkpoint_storage.bucket is required/,
+    );
+  });
+});
+
+describe('isLoopback', () => {
+  it('knows loopback addresses from the rest', () => {
+    expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].every(isLoopback)).toBe(true);
+    expect(['0.0.0.0', '::', '10.0.0.1', 'example.com'].some(isLoopback)).toBe(false);
+  });
+});
