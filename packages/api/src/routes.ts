@@ -23,6 +23,8 @@ export const ROUTES = {
   trialCheckpoints: '/api/v1/trials/:trialId/checkpoints',
   trialLogs: '/api/v1/trials/:trialId/logs',
   trialMetricsStream: '/api/v1/trials/metrics/trial_metrics',
+  trialTrainingMetricsStream: '/api/v1/trials/metrics/training_metrics',
+  trialValidationMetricsStream: '/api/v1/trials/metrics/validation_metrics',
   runsStart: '/api/v1/runs/start',
   checkpoints: '/api/v1/checkpoints',
   checkpoint: '/api/v1/checkpoints/:checkpointUuid',

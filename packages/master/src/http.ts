@@ -37,11 +37,45 @@ function camelizeTopLevel(value: unknown): unknown {
 }
 
 /**
+ * The path (`a.b.0`) of the first string or key holding a NUL character in a parsed value, or
+ * `undefined`. PostgreSQL text cannot hold NUL, so such input is refused on both databases.
+ */
+export function findNul(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') {
+    return value.includes('\0') ? path : undefined;
+  }
+  if (value === null || typeof value !== 'object') {
+    return undefined;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    const at = path === '' ? key : `${path}.${key}`;
+    const found = key.includes('\0') ? at : findNul(v, at);
+    if (found !== undefined) {
+      return found.replace(/\0/g, '\\u0000');
+    }
+  }
+  return undefined;
+}
+
+/** A `\u0000` escape in JSON text that is not itself an escaped backslash. */
+const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g;
+
+/**
  * Reads the request body as JSON whatever its Content-Type (Determined's Python SDK sends none)
  * and validates it. An empty body is treated as `{}`.
+ *
+ * A string or key containing NUL is a 400 (see {@link findNul}), or with `nul: 'replace'`
+ * becomes U+FFFD.
  */
-export async function readBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
-  const text = await c.req.text();
+export async function readBody<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+  { nul = 'reject' }: { nul?: 'reject' | 'replace' } = {},
+): Promise<z.output<T>> {
+  let text = await c.req.text();
+  if (nul === 'replace') {
+    text = text.replace(NUL_ESCAPE, '$1\\ufffd');
+  }
   let value: unknown = {};
   if (text.trim() !== '') {
     try {
@@ -49,6 +83,11 @@ export async function readBody<T extends z.ZodType>(c: Context, schema: T): Prom
     } catch (err: unknown) {
       throw badRequest(`malformed JSON body: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+  const nulAt = text.includes('\\u0000') ? findNul(value) : undefined;
+  if (nulAt !== undefined) {
+    const where = nulAt === '' ? '' : `${nulAt}: `;
+    throw badRequest(`invalid request body: ${where}NUL (\\u0000) characters are not allowed`);
   }
   return parseWith(schema, camelizeTopLevel(value), 'request body');
 }

@@ -38,23 +38,33 @@ export async function testDb(dialect: DialectName): Promise<Db> {
     throw new Error('DET_TEST_POSTGRES_URL is not set');
   }
   const schema = `t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
+  // kysely's migrator introspects every schema of the database, which fails when a parallel
+  // test file drops its schema meanwhile; one advisory lock orders migrations and drops.
+  const locked = async (fn: (client: pg.Client) => Promise<void>): Promise<void> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query('select pg_advisory_lock(727001)');
+      await fn(client);
+    } finally {
+      await client.end();
+    }
+  };
   const sep = url.includes('?') ? '&' : '?';
   const db = openDb(`${url}${sep}options=${encodeURIComponent(`-c search_path=${schema}`)}`, {
     poolSize: 4,
   });
-  await migrate(db);
+  await locked(async (client) => {
+    await client.query(`create schema ${schema}`);
+    await migrate(db);
+  });
   return {
     ...db,
     close: async () => {
       await db.close();
-      const cleanup = new pg.Client({ connectionString: url });
-      await cleanup.connect();
-      await cleanup.query(`drop schema ${schema} cascade`);
-      await cleanup.end();
+      await locked(async (client) => {
+        await client.query(`drop schema ${schema} cascade`);
+      });
     },
   };
 }

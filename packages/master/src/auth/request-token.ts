@@ -4,7 +4,9 @@ import { parse as parseCookies } from 'hono/utils/cookie';
 export const AUTH_COOKIE = 'auth';
 
 /** The bearer token of a request, from `Authorization: Bearer` or else the `auth` cookie. */
-export function requestToken(req: { header(name: string): string | undefined }): string | undefined {
+export function requestToken(req: {
+  header(name: string): string | undefined;
+}): string | undefined {
   const header = req.header('authorization');
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)$/i.exec(header.trim());

@@ -2,18 +2,26 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { MigrationProvider, MigrationResultSet } from 'kysely';
 import pg from 'pg';
 
 import type { DialectName } from './dialect.js';
+import { groupCommit, transactionPerWrite } from './group-commit.js';
+import type { WriteRunner } from './group-commit.js';
 import { migrationsFor } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { cachingStatements } from './statement-cache.js';
 
 /** An open database and the dialect it speaks. */
 export interface Db {
   kysely: Kysely<Database>;
   dialect: DialectName;
+  /**
+   * Runs a unit of writes in a transaction, resolving after it committed. On SQLite units that
+   * arrive together share one commit (see group-commit.ts); on PostgreSQL each has its own.
+   */
+  write: WriteRunner;
   close(): Promise<void>;
 }
 
@@ -43,7 +51,12 @@ export function openDb(url: string, { poolSize = 10 }: { poolSize?: number } = {
   if (isPostgresUrl(url)) {
     const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kysely, dialect: 'postgres', close: () => kysely.destroy() };
+    return {
+      kysely,
+      dialect: 'postgres',
+      write: transactionPerWrite(kysely),
+      close: () => kysely.destroy(),
+    };
   }
   if (url !== ':memory:') {
     mkdirSync(dirname(url), { recursive: true });
@@ -54,15 +67,28 @@ export function openDb(url: string, { poolSize = 10 }: { poolSize?: number } = {
   database.pragma('synchronous = FULL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+  const kysely = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: cachingStatements(database) }),
+  });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    write: groupCommit(kysely),
+    close: () => kysely.destroy(),
+  };
 }
 
 /** Brings the schema up to date. Returns kysely's per-migration results; throws if one failed. */
 export async function migrate(db: Db): Promise<MigrationResultSet> {
   const migrations = migrationsFor(db.dialect);
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
-  const migrator = new Migrator({ db: db.kysely, provider });
+  // kysely looks for its migration tables in every schema unless told which one; another
+  // schema's tables (a second master, another kysely app) would make it skip creating ours.
+  const migrationTableSchema =
+    db.dialect === 'postgres'
+      ? (await sql<{ s: string }>`select current_schema() as s`.execute(db.kysely)).rows[0]?.s
+      : undefined;
+  const migrator = new Migrator({ db: db.kysely, provider, migrationTableSchema });
   const result = await migrator.migrateToLatest();
   if (result.error !== undefined) {
     throw new Error('database migration failed', { cause: result.error });

@@ -3,6 +3,7 @@ import {
   CHECKPOINT_SORT_BY,
   CHECKPOINT_STATES,
   EXPERIMENT_SORT_BY,
+  EXPERIMENT_STATES,
   ORDER_BY,
   ROUTES,
   TRIAL_SORT_BY,
@@ -80,10 +81,8 @@ export function experimentRoutes(deps: AppDeps): Hono<AppEnv> {
 
   // Idempotent create: the body is a bare CreateExperimentRequest.
   app.put(ROUTES.experimentByExternalId, async (c) => {
+    // Never empty: the router only matches a non-empty segment.
     const externalId = c.req.param('externalExperimentId');
-    if (externalId === '') {
-      throw badRequest('externalExperimentId must not be empty');
-    }
     const body = await readBody(c, createBody);
     return respond(
       c,
@@ -96,7 +95,7 @@ export function experimentRoutes(deps: AppDeps): Hono<AppEnv> {
     const orderBy = queryEnum(c, ORDER_BY, 'orderBy');
     const direction = orderBy === 'ORDER_BY_DESC' ? 'desc' : 'asc';
     const name = queryOne(c, 'name');
-    const states = queryAll(c, 'states');
+    const states = queryAll(c, 'states').map((s) => parseEnum(EXPERIMENT_STATES, s, 'states'));
     let base = db.selectFrom('experiments');
     if (name !== undefined && name !== '') {
       // A case-insensitive substring match on both databases; LIKE wildcards match literally.

@@ -2,7 +2,7 @@ import { CHECKPOINT_ORDERING_RULES } from '@determined-ts/api';
 import { expect, it } from 'vitest';
 
 import { createApp } from '../app.js';
-import { describeEachDialect } from '../../test/helpers.js';
+import { describeEachDialect, testDb } from '../../test/helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -58,5 +58,15 @@ describeEachDialect('master info routes', ({ master }) => {
       clusterId: string;
     };
     expect(again.clusterId).toBe(a.clusterId);
+    // A different database is a different cluster.
+    const db = await testDb(m.dialect);
+    try {
+      const third = createApp({ ...m.deps, db });
+      const c = (await (await third.request('/api/v1/master')).json()) as { clusterId: string };
+      expect(c.clusterId).toMatch(UUID);
+      expect(c.clusterId).not.toBe(a.clusterId);
+    } finally {
+      await db.close();
+    }
   });
 });

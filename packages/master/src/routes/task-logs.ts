@@ -4,12 +4,12 @@ import { z } from 'zod';
 
 import type { AppDeps, AppEnv } from '../context.js';
 import { notFound } from '../errors.js';
-import { readBody, timestamp } from '../http.js';
+import { int32, readBody, timestamp } from '../http.js';
 
 const logEntry = z.object({
   task_id: z.string().min(1),
   timestamp: timestamp.nullish(),
-  rank: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)]).nullish(),
+  rank: int32.refine((n) => n >= 0, 'must be ≥ 0').nullish(),
   log: z.string(),
   stdtype: z.string().nullish(),
 });
@@ -19,17 +19,24 @@ export function taskLogRoutes(deps: AppDeps): Hono<AppEnv> {
 
   // Determined's Core API ships stdout/stderr here (no /api/v1 prefix), in batches.
   app.post(ROUTES.taskLogs, async (c) => {
-    const entries = await readBody(c, z.array(logEntry).max(100_000));
+    // Programs may print NUL bytes; they are kept visible as U+FFFD rather than refused.
+    const entries = await readBody(c, z.array(logEntry).max(100_000), { nul: 'replace' });
     if (entries.length === 0) {
       return c.json({});
     }
     const db = deps.db.kysely;
     const taskIds = [...new Set(entries.map((e) => e.task_id))];
-    const trials = await db
-      .selectFrom('trials')
-      .select(['id', 'task_id'])
-      .where('task_id', 'in', taskIds)
-      .execute();
+    const trials: { id: number; task_id: string }[] = [];
+    // Chunked so that many distinct task ids stay under the bound-parameter limits.
+    for (let i = 0; i < taskIds.length; i += 5000) {
+      trials.push(
+        ...(await db
+          .selectFrom('trials')
+          .select(['id', 'task_id'])
+          .where('task_id', 'in', taskIds.slice(i, i + 5000))
+          .execute()),
+      );
+    }
     const byTask = new Map(trials.map((t) => [t.task_id, t.id]));
     const unknown = taskIds.find((id) => !byTask.has(id));
     if (unknown !== undefined) {

@@ -57,6 +57,9 @@ const trialMetrics = z.object({
   }),
 });
 
+// Built once: zod compiles a schema on its first parse, which costs more than a report.
+const metricsBody = z.object({ group: z.string(), metrics: trialMetrics });
+
 const trialEnum = z.union([z.string(), z.number()]);
 
 /** Both the body's trialId (when given) and the path's must name the same trial. */
@@ -107,7 +110,7 @@ export function trialRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   // Declared before `/trials/:trialId/...` so "metrics" is never read as a trial id.
-  app.get(ROUTES.trialMetricsStream, async (c) => {
+  const streamMetrics = async (c: Context<AppEnv>, fixedGroup?: string) => {
     const ids = queryAll(c, 'trialIds').map((raw) => {
       if (!/^[1-9]\d{0,9}$/.test(raw)) {
         throw badRequest(`invalid trialIds '${raw}': expected positive integers`);
@@ -120,7 +123,7 @@ export function trialRoutes(deps: AppDeps): Hono<AppEnv> {
     for (const id of ids) {
       await getTrial(deps, id);
     }
-    const group = queryOne(c, 'group') ?? queryOne(c, 'metricGroup');
+    const group = fixedGroup ?? queryOne(c, 'group') ?? queryOne(c, 'metricGroup');
     if (group !== undefined) {
       checkGroup(group);
     }
@@ -130,7 +133,11 @@ export function trialRoutes(deps: AppDeps): Hono<AppEnv> {
       }
     };
     return ndjson(c, pages());
-  });
+  };
+  app.get(ROUTES.trialMetricsStream, (c) => streamMetrics(c));
+  // The deprecated per-group streams older Determined SDKs call.
+  app.get(ROUTES.trialTrainingMetricsStream, (c) => streamMetrics(c, METRIC_GROUP_TRAINING));
+  app.get(ROUTES.trialValidationMetricsStream, (c) => streamMetrics(c, METRIC_GROUP_VALIDATION));
 
   app.get(ROUTES.trial, async (c) => trialJson(c, pathId(c, 'trialId')));
 
@@ -192,7 +199,7 @@ export function trialRoutes(deps: AppDeps): Hono<AppEnv> {
   };
 
   app.post(ROUTES.trialMetrics, async (c) => {
-    const body = await readBody(c, z.object({ group: z.string(), metrics: trialMetrics }));
+    const body = await readBody(c, metricsBody);
     return report(c, body.group, body.metrics);
   });
   app.post(ROUTES.trialTrainingMetrics, async (c) =>

@@ -6,6 +6,7 @@ import {
   encodeDouble,
   encodeTimestamp,
 } from '@determined-ts/api';
+import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 
 import type { CheckpointRow, Database } from '../db/schema.js';
@@ -88,7 +89,8 @@ async function loadRelated(
       .where('trial_id', 'in', trialIds)
       .where('total_batches', 'in', steps.slice(i, i + IN_CHUNK))
       .where('metric_group', 'in', [METRIC_GROUP_TRAINING, METRIC_GROUP_VALIDATION])
-      .where('archived', '=', 0)
+      // Literal: a bound value here makes SQLite re-prepare (it picks metrics_live by it).
+      .where('archived', '=', sql.lit(0))
       .execute();
     for (const m of metrics) {
       related.metrics.set(

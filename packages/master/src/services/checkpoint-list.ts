@@ -27,6 +27,12 @@ type Direction = 'asc' | 'desc';
 interface SortKey {
   expr: Expression<unknown> | undefined;
   direction: Direction;
+  /**
+   * The tie-break already starts with this order (steps, descending). Ordering by the key again
+   * would only hurt: PostgreSQL reads a plain `desc` as nulls first, which no index matches, and
+   * so sorted a whole trial to find the latest checkpoint.
+   */
+  impliedByTieBreak?: boolean;
 }
 
 const STATE_ORDER = sql`case checkpoints.state
@@ -79,7 +85,11 @@ function sortKey(dialect: DialectName, opts: ListCheckpointsOptions): SortKey {
         direction: explicit ?? searcherDirection,
       };
     case 'SORT_BY_BATCH_NUMBER':
-      return { expr: sql.ref('checkpoints.steps_completed'), direction };
+      return {
+        expr: sql.ref('checkpoints.steps_completed'),
+        direction,
+        impliedByTieBreak: direction === 'desc',
+      };
     case 'SORT_BY_UUID':
       return { expr: sql.ref('checkpoints.uuid'), direction };
     case 'SORT_BY_TRIAL_ID':
@@ -195,8 +205,9 @@ export async function listCheckpoints(
     return { rows, pagination };
   }
   const expr = key.expr;
+  const present = base.where(sql<SqlBool>`${expr} is not null`);
   const keyed = withTieBreak(
-    base.where(sql<SqlBool>`${expr} is not null`).orderBy(expr, key.direction),
+    key.impliedByTieBreak === true ? present : present.orderBy(expr, key.direction),
     dialect,
   );
   const rows = await keyed.limit(want).offset(pagination.startIndex).execute();

@@ -1,4 +1,5 @@
 import type { CheckpointState, JsonObject } from '@determined-ts/api';
+import { sql } from 'kysely';
 import type { Transaction } from 'kysely';
 import picomatch from 'picomatch';
 
@@ -52,18 +53,16 @@ async function bumpCount(
   state: string,
   delta: number,
 ): Promise<void> {
-  const updated = await trx
-    .updateTable('checkpoint_counts')
-    .set((eb) => ({ n: eb('n', '+', delta) }))
-    .where('trial_id', '=', trialId)
-    .where('state', '=', state)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) {
-    await trx
-      .insertInto('checkpoint_counts')
-      .values({ trial_id: trialId, state, n: delta })
-      .execute();
-  }
+  // An upsert, so two replicas counting a trial's first checkpoint at once cannot collide.
+  await trx
+    .insertInto('checkpoint_counts')
+    .values({ trial_id: trialId, state, n: delta })
+    .onConflict((oc) =>
+      oc
+        .columns(['trial_id', 'state'])
+        .doUpdateSet((eb) => ({ n: eb('checkpoint_counts.n', '+', delta) })),
+    )
+    .execute();
 }
 
 /** Looks up the live validation's searcher value at `steps` for a trial. */
@@ -83,7 +82,8 @@ async function searcherValueAt(
     .where('metrics.trial_id', '=', trialId)
     .where('metrics.metric_group', '=', 'validation')
     .where('metrics.total_batches', '=', steps)
-    .where('metrics.archived', '=', 0)
+    // Literal: a bound value here makes SQLite re-prepare (it picks metrics_live by it).
+    .where('metrics.archived', '=', sql.lit(0))
     .executeTakeFirst();
   return row === undefined
     ? null
@@ -120,10 +120,14 @@ export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport):
   const uuid = report.uuid.toLowerCase();
   const db = deps.db.kysely;
   await db.transaction().execute(async (trx) => {
+    // Locking the trial row serialises this with a validation report for the same trial on
+    // PostgreSQL, so one of the two always sees the other and `searcher_metric` is set.
+    // (SQLite runs one write transaction at a time anyway.)
     const trial = await trx
       .selectFrom('trials')
       .select(['id'])
       .where('task_id', '=', report.taskId)
+      .$if(deps.db.dialect === 'postgres', (qb) => qb.forUpdate())
       .executeTakeFirst();
     if (trial === undefined) {
       throw notFound('task', report.taskId);
@@ -144,17 +148,25 @@ export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport):
       .selectAll()
       .where('uuid', '=', uuid)
       .executeTakeFirst();
-    if (existing !== undefined) {
+    const checkRetry = (existing: CheckpointRow): void => {
+      // A retry repeats the whole report; any difference in what it describes is a conflict.
       if (
         existing.trial_id === trial.id &&
-        canonicalJson(JSON.parse(existing.resources)) === canonicalJson(report.resources)
+        canonicalJson(JSON.parse(existing.resources)) === canonicalJson(report.resources) &&
+        canonicalJson(JSON.parse(existing.metadata)) === canonicalJson(report.metadata) &&
+        canonicalJson(existing.digests === null ? null : JSON.parse(existing.digests)) ===
+          canonicalJson(report.digests)
       ) {
         return;
       }
       throw new HttpError('already_exists', `checkpoint '${uuid}' already exists`);
+    };
+    if (existing !== undefined) {
+      checkRetry(existing);
+      return;
     }
     const size = Object.values(report.resources).reduce((a, b) => a + b, 0);
-    await trx
+    const inserted = await trx
       .insertInto('checkpoints')
       .values({
         uuid,
@@ -171,7 +183,19 @@ export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport):
         digests: report.digests === null ? null : JSON.stringify(report.digests),
         searcher_metric: await searcherValueAt(trx, trial.id, steps),
       })
-      .execute();
+      .onConflict((oc) => oc.column('uuid').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) {
+      // A concurrent report of this uuid committed first (PostgreSQL waits for it above).
+      checkRetry(
+        await trx
+          .selectFrom('checkpoints')
+          .selectAll()
+          .where('uuid', '=', uuid)
+          .executeTakeFirstOrThrow(),
+      );
+      return;
+    }
     await bumpCount(trx, trial.id, 'STATE_COMPLETED', 1);
   });
 }
@@ -190,18 +214,22 @@ export async function getCheckpointRow(deps: AppDeps, uuid: string): Promise<Che
 
 async function getRows(deps: AppDeps, uuids: readonly string[]): Promise<CheckpointRow[]> {
   const unique = [...new Set(uuids.map((u) => u.toLowerCase()))];
-  const rows =
-    unique.length === 0
-      ? []
-      : await deps.db.kysely
-          .selectFrom('checkpoints')
-          .selectAll()
-          .where('uuid', 'in', unique)
-          .execute();
+  const rows: CheckpointRow[] = [];
+  // Chunked: one IN list per request would pass both databases' bound-parameter limits.
+  for (let i = 0; i < unique.length; i += 5000) {
+    rows.push(
+      ...(await deps.db.kysely
+        .selectFrom('checkpoints')
+        .selectAll()
+        .where('uuid', 'in', unique.slice(i, i + 5000))
+        .execute()),
+    );
+  }
   const found = new Set(rows.map((r) => r.uuid));
   const missing = unique.filter((u) => !found.has(u));
   if (missing.length > 0) {
-    throw notFound('checkpoint', missing.join("', '"));
+    const more = missing.length > 10 ? ` (and ${missing.length - 10} more)` : '';
+    throw notFound('checkpoint', missing.slice(0, 10).join("', '") + more);
   }
   return rows;
 }
@@ -244,6 +272,20 @@ async function setResources(
 }
 
 /**
+ * Re-reads a checkpoint inside a transaction while holding its row (a no-op update takes the
+ * lock on both dialects), so concurrent patches and deletes each start from what the previous
+ * one left and move the per-state counters exactly once.
+ */
+async function lockRow(trx: Transaction<Database>, id: number): Promise<CheckpointRow> {
+  await trx
+    .updateTable('checkpoints')
+    .set((eb) => ({ state: eb.ref('state') }))
+    .where('id', '=', id)
+    .execute();
+  return trx.selectFrom('checkpoints').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+/**
  * `PATCH /api/v1/checkpoints`: replaces the resources of each listed checkpoint. An empty map
  * marks it DELETED; a different map, PARTIALLY_DELETED. All uuids are checked before anything
  * changes.
@@ -266,7 +308,7 @@ export async function patchCheckpoints(
     for (const p of patches) {
       const row = byUuid.get(p.uuid.toLowerCase());
       if (row !== undefined && p.resources !== undefined) {
-        await setResources(trx, row, p.resources);
+        await setResources(trx, await lockRow(trx, row.id), p.resources);
       }
     }
   });
@@ -323,7 +365,13 @@ export async function removeCheckpointFiles(
     if (Object.keys(remaining).length === 0) {
       await removeIfEmpty(root);
     }
-    await deps.db.kysely.transaction().execute((trx) => setResources(trx, row, remaining));
+    await deps.db.kysely.transaction().execute(async (trx) => {
+      // A concurrent request may have changed the row since it was read: subtract from the
+      // current resources, not from the ones this request started with.
+      const current = await lockRow(trx, row.id);
+      const left = Object.entries(parseJsonObject(current.resources) as Record<string, number>);
+      await setResources(trx, current, Object.fromEntries(left.filter(([p]) => !gone.has(p))));
+    });
   }
 }
 

@@ -2,6 +2,7 @@ import type { JsonObject } from '@determined-ts/api';
 import { parse as parseYaml } from 'yaml';
 
 import { badRequest } from '../errors.js';
+import { findNul } from '../http.js';
 
 /** Storage types an experiment's `checkpoint_storage` may name, with their required keys. */
 const STORAGE_REQUIRED_KEYS = {
@@ -82,6 +83,11 @@ export function parseExperimentConfig(text: string, defaultStorage: JsonObject):
   }
   if (!isObject(parsed)) {
     throw badRequest('invalid experiment config: expected a YAML mapping');
+  }
+  // YAML escapes (`"\0"`) can produce NUL even when the request body had none.
+  const nulAt = findNul(parsed);
+  if (nulAt !== undefined) {
+    throw badRequest(`invalid experiment config: ${nulAt}: NUL characters are not allowed`);
   }
   const config: JsonObject = { ...parsed };
   const searcher = config.searcher ?? {};

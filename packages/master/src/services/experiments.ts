@@ -1,5 +1,5 @@
 import type { ExperimentDto, JsonObject } from '@determined-ts/api';
-import { TERMINAL_TRIAL_STATES, encodeDouble, encodeTimestamp } from '@determined-ts/api';
+import { TERMINAL_TRIAL_STATES, encodeTimestamp } from '@determined-ts/api';
 import type { Kysely } from 'kysely';
 
 import type { AppDeps, AuthUser } from '../context.js';
@@ -131,8 +131,8 @@ export interface ExperimentStats {
   trialIds: number[];
   checkpointCount: number;
   checkpointSize: number;
-  bestTrialId?: number;
-  bestTrialSearcherMetric?: number;
+  /** Mean progress (0-1) of the trials that reported one, or null. */
+  progress: number | null;
 }
 
 export async function experimentStats(
@@ -145,16 +145,26 @@ export async function experimentStats(
   }
   const ids = experiments.map((e) => e.id);
   for (const id of ids) {
-    stats.set(id, { trialIds: [], checkpointCount: 0, checkpointSize: 0 });
+    stats.set(id, { trialIds: [], checkpointCount: 0, checkpointSize: 0, progress: null });
   }
   const trials = await db
     .selectFrom('trials')
-    .select(['id', 'experiment_id'])
+    .select(['id', 'experiment_id', 'progress'])
     .where('experiment_id', 'in', ids)
     .orderBy('id')
     .execute();
+  const progress = new Map<number, number[]>();
   for (const t of trials) {
     stats.get(t.experiment_id)?.trialIds.push(t.id);
+    if (t.progress !== null) {
+      progress.set(t.experiment_id, [...(progress.get(t.experiment_id) ?? []), t.progress]);
+    }
+  }
+  for (const [id, values] of progress) {
+    const entry = stats.get(id);
+    if (entry !== undefined) {
+      entry.progress = values.reduce((a, b) => a + b, 0) / values.length;
+    }
   }
   const sizes = await db
     .selectFrom('checkpoints')
@@ -209,7 +219,7 @@ export function toExperimentDto(
     notes: row.notes,
     jobId: `experiment-${row.id}`,
     forkedFrom: null,
-    progress: null,
+    progress: stats.progress,
     projectId: DEFAULT_PROJECT.id,
     projectName: DEFAULT_PROJECT.name,
     workspaceId: DEFAULT_PROJECT.workspaceId,
@@ -220,10 +230,6 @@ export function toExperimentDto(
     projectOwnerId: 1,
     checkpointSize: String(stats.checkpointSize),
     checkpointCount: stats.checkpointCount,
-    ...(stats.bestTrialSearcherMetric === undefined
-      ? {}
-      : { bestTrialSearcherMetric: encodeDouble(stats.bestTrialSearcherMetric) }),
-    ...(stats.bestTrialId === undefined ? {} : { bestTrialId: stats.bestTrialId }),
     unmanaged: row.unmanaged === 1,
     ...(row.external_id === null ? {} : { externalExperimentId: row.external_id }),
   };

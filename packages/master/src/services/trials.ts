@@ -117,7 +117,11 @@ export async function startTrial(
       .where('trial_id', '=', trialId)
       .where('state', '=', 'STATE_COMPLETED')
       .where('steps_completed', 'is not', null)
-      .orderBy('steps_completed', 'desc')
+      // As checkpoints_latest is declared: PostgreSQL reads a plain `desc` as nulls first, which
+      // no index matches, and sorted the whole trial on every resume.
+      .orderBy('steps_completed', (ob) =>
+        deps.db.dialect === 'sqlite' ? ob.desc() : ob.desc().nullsLast(),
+      )
       .orderBy('report_time', 'desc')
       .orderBy('uuid', 'asc')
       .limit(1)

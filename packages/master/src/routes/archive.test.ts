@@ -1,0 +1,317 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+import { afterEach, expect, it } from 'vitest';
+
+import { call, seedTrial, testUuid } from '../../test/flow.js';
+import type { Seeded } from '../../test/flow.js';
+import { describeEachDialect } from '../../test/helpers.js';
+import type { TestMaster } from '../../test/helpers.js';
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Deterministic bytes that do not compress away, so sizes span several tar blocks. */
+function bytes(n: number, seed: number): Buffer {
+  const out = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+const FILES: Record<string, Buffer> = {
+  'metadata.json': Buffer.from('{"steps_completed": 10, "framework": "torch-2.3.0"}'),
+  'model.bin': bytes(300_001, 1),
+  'empty.txt': Buffer.alloc(0),
+  'sub/a.txt': Buffer.from('alpha\n'),
+  'sub/dir/deep.bin': bytes(513, 2),
+  'sub/dir/spaced name.txt': Buffer.from('spaces are fine'),
+};
+
+const scratch: string[] = [];
+afterEach(() => {
+  for (const dir of scratch.splice(0)) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'archive-route-'));
+  scratch.push(dir);
+  return dir;
+}
+
+/**
+ * Writes FILES into `dir`, plus what an archive must leave out: a link to a file outside the
+ * checkpoint, a link to a directory, and an empty directory. Returns `resources` as the SDK
+ * reports them.
+ */
+function writeCheckpoint(dir: string): Record<string, string> {
+  const resources: Record<string, string> = {};
+  for (const [name, data] of Object.entries(FILES)) {
+    const path = join(dir, name);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, data);
+    resources[name] = String(data.length);
+  }
+  resources['sub/'] = '0';
+  resources['sub/dir/'] = '0';
+  const outside = join(dirname(dir), `outside-${testUuid()}.txt`);
+  writeFileSync(outside, 'secret');
+  symlinkSync(outside, join(dir, 'link.txt'));
+  symlinkSync(join(dir, 'sub'), join(dir, 'sub-link'));
+  mkdirSync(join(dir, 'empty-dir'));
+  return resources;
+}
+
+/** sha256 of every regular file under `root`, by relative path. */
+function digestTree(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) {
+      const path = join(entry.parentPath, entry.name);
+      out[path.slice(root.length + 1)] = sha256(readFileSync(path));
+    }
+  }
+  return out;
+}
+
+const EXPECTED = Object.fromEntries(Object.entries(FILES).map(([n, d]) => [n, sha256(d)]));
+
+async function reportStored(
+  m: TestMaster,
+  s: Seeded,
+  root: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ uuid: string; dir: string }> {
+  const uuid = testUuid();
+  const dir = join(root, uuid);
+  mkdirSync(dir, { recursive: true });
+  const resources = writeCheckpoint(dir);
+  await call(m, s.token, 'POST', '/api/v1/checkpoints', {
+    uuid,
+    taskId: s.taskId,
+    reportTime: new Date(m.now.ms).toISOString(),
+    state: 'STATE_COMPLETED',
+    resources,
+    metadata: { steps_completed: 10 },
+    ...extra,
+  });
+  return { uuid, dir };
+}
+
+type Format = 'tar' | 'tgz' | 'zip';
+
+/** Saves an archive, lists its entry names and extracts it with the system tools. */
+function extract(body: Buffer, format: Format): { names: string[]; files: Record<string, string> } {
+  const dir = scratchDir();
+  const file = join(dir, `archive.${format}`);
+  writeFileSync(file, body);
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  let listing: string;
+  if (format === 'zip') {
+    listing = execFileSync('unzip', ['-Z1', file], { encoding: 'utf8' });
+    execFileSync('unzip', ['-q', file, '-d', out]);
+  } else {
+    const z = format === 'tgz' ? 'z' : '';
+    listing = execFileSync('tar', [`-t${z}f`, file], { encoding: 'utf8' });
+    execFileSync('tar', [`-x${z}f`, file, '-C', out]);
+  }
+  const names = listing.split('\n').filter((l) => l !== '');
+  return { names, files: digestTree(out) };
+}
+
+async function download(
+  m: TestMaster,
+  uuid: string,
+  headers: Record<string, string>,
+  token?: string,
+): Promise<Response> {
+  return m.request('GET', `/checkpoints/${uuid}`, { headers, token });
+}
+
+describeEachDialect('checkpoint archive', ({ master }) => {
+  for (const [accept, format, type] of [
+    ['application/x-tar', 'tar', 'application/x-tar'],
+    ['application/gzip', 'tgz', 'application/gzip'],
+    ['application/zip', 'zip', 'application/zip'],
+    ['*/*', 'tar', 'application/x-tar'],
+    [undefined, 'tar', 'application/x-tar'],
+    ['application/*', 'tar', 'application/x-tar'],
+    ['application/gzip; q=1.0', 'tgz', 'application/gzip'],
+  ] as const) {
+    it(`streams the regular files as ${format} for Accept ${accept ?? '(none)'}`, async () => {
+      const m = master();
+      const s = await seedTrial(m);
+      const { uuid } = await reportStored(m, s, m.storageDir);
+      const res = await download(m, uuid, accept === undefined ? {} : { accept }, s.token);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(type);
+      const body = Buffer.from(await res.arrayBuffer());
+      if (format === 'tar') {
+        expect(res.headers.get('content-length')).toBe(String(body.length));
+      }
+      const { names, files } = extract(body, format);
+      // Regular files only: no links, no directories, names relative to the checkpoint.
+      expect(names.sort()).toEqual(Object.keys(FILES).sort());
+      expect(files).toEqual(EXPECTED);
+    });
+  }
+
+  it('lets the Python SDK extract the gzip stream with tarfile', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const { uuid } = await reportStored(m, s, m.storageDir);
+    const res = await download(m, uuid, { accept: 'application/gzip' }, s.token);
+    const dir = scratchDir();
+    const file = join(dir, 'a.tgz');
+    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const out = join(dir, 'out');
+    // As `Checkpoint.download` in MASTER mode does: tarfile.open(fileobj=...).extractall().
+    execFileSync('/usr/bin/python3', [
+      '-c',
+      'import sys, tarfile\nwith open(sys.argv[1], "rb") as f:\n  t = tarfile.open(fileobj=f, mode="r|*")\n  t.extractall(sys.argv[2])',
+      file,
+      out,
+    ]);
+    expect(digestTree(out)).toEqual(EXPECTED);
+  });
+
+  it('serves shared_fs storage from host_path and storage_path', async () => {
+    const m = master();
+    const host = join(m.storageDir, 'shared');
+    const s = await seedTrial(m, {
+      storage: `{type: shared_fs, host_path: ${host}, storage_path: ckpts}`,
+    });
+    const { uuid } = await reportStored(m, s, join(host, 'ckpts'));
+    const res = await download(m, uuid, { accept: 'application/zip' }, s.token);
+    expect(res.status).toBe(200);
+    expect(extract(Buffer.from(await res.arrayBuffer()), 'zip').files).toEqual(EXPECTED);
+  });
+
+  it('serves the storage a run registered, not the experiment default', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const runStorage = join(m.storageDir, 'run-storage');
+    const { storageId } = await call<{ storageId: number }>(
+      m,
+      s.token,
+      'POST',
+      '/api/v1/runs/start',
+      {
+        runId: s.trialId,
+        checkpointStorage: { type: 'directory', container_path: runStorage },
+      },
+    );
+    const { uuid } = await reportStored(m, s, runStorage, { storageId });
+    const res = await download(m, uuid, {}, s.token);
+    expect(res.status).toBe(200);
+    expect(extract(Buffer.from(await res.arrayBuffer()), 'tar').files).toEqual(EXPECTED);
+  });
+
+  it('serves what remains of a partially deleted checkpoint', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const { uuid } = await reportStored(m, s, m.storageDir);
+    await call(m, s.token, 'POST', '/api/v1/checkpoints/rm', {
+      checkpointUuids: [uuid],
+      checkpointGlobs: ['**/*.bin'],
+    });
+    const res = await download(m, uuid, { accept: 'application/x-tar' }, s.token);
+    expect(res.status).toBe(200);
+    const { files } = extract(Buffer.from(await res.arrayBuffer()), 'tar');
+    expect(files).toEqual(
+      Object.fromEntries(Object.entries(EXPECTED).filter(([n]) => !n.endsWith('.bin'))),
+    );
+  });
+
+  it('accepts the auth cookie and refuses a request without credentials', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const { uuid } = await reportStored(m, s, m.storageDir);
+    const withCookie = await download(m, uuid, { cookie: `other=1; auth=${s.token}` });
+    expect(withCookie.status).toBe(200);
+    expect(extract(Buffer.from(await withCookie.arrayBuffer()), 'tar').files).toEqual(EXPECTED);
+    const anonymous = await download(m, uuid, {});
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { message: string }).message).toBeTruthy();
+    const badCookie = await download(m, uuid, { cookie: 'auth=not-a-token' });
+    expect(badCookie.status).toBe(401);
+  });
+
+  it('answers 415 for an Accept it cannot serve', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const { uuid } = await reportStored(m, s, m.storageDir);
+    for (const accept of ['application/json', 'text/html', 'application/x-7z-compressed']) {
+      const res = await download(m, uuid, { accept }, s.token);
+      expect(res.status, accept).toBe(415);
+      expect(((await res.json()) as { message: string }).message).toContain(accept);
+    }
+  });
+
+  it('refuses a deleted checkpoint', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const { uuid } = await reportStored(m, s, m.storageDir);
+    await call(m, s.token, 'DELETE', '/api/v1/checkpoints', { checkpointUuids: [uuid] });
+    const res = await download(m, uuid, {}, s.token);
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { message: string; error: { reason: string } };
+    expect(body.error.reason).toBe('FailedPrecondition');
+    expect(body.message).toContain('STATE_DELETED');
+  });
+
+  it('answers 404 when the files are not on disk, or the checkpoint is unknown', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const uuid = testUuid();
+    await call(m, s.token, 'POST', '/api/v1/checkpoints', {
+      uuid,
+      taskId: s.taskId,
+      state: 'STATE_COMPLETED',
+      resources: { 'model.bin': '5' },
+      metadata: { steps_completed: 1 },
+    });
+    const missing = await download(m, uuid, {}, s.token);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { message: string }).message).toContain(uuid);
+    const unknown = testUuid();
+    const res = await download(m, unknown, {}, s.token);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { message: string }).message).toBe(
+      `checkpoint '${unknown}' not found`,
+    );
+    expect((await download(m, 'not-a-uuid', {}, s.token)).status).toBe(400);
+  });
+
+  it('refuses s3 storage, naming the type', async () => {
+    const m = master();
+    const s = await seedTrial(m, { storage: '{type: s3, bucket: my-bucket}' });
+    const uuid = testUuid();
+    await call(m, s.token, 'POST', '/api/v1/checkpoints', {
+      uuid,
+      taskId: s.taskId,
+      state: 'STATE_COMPLETED',
+      resources: { 'model.bin': '5' },
+      metadata: { steps_completed: 1 },
+    });
+    const res = await download(m, uuid, { accept: 'application/gzip' }, s.token);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toContain('s3');
+  });
+});

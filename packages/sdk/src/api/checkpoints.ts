@@ -1,0 +1,128 @@
+import type {
+  CheckpointDto,
+  CheckpointSortBy,
+  CheckpointState as WireCheckpointState,
+  OrderBy,
+  Pagination,
+} from '@determined-ts/api';
+
+import type { Client } from '../client.js';
+import { decodeCheckpoint } from '../decode.js';
+import type { CheckpointData, CheckpointState } from '../models.js';
+
+/** Sort keys for checkpoint listings: an attribute, or the name of a validation metric. */
+export type CheckpointSort =
+  | { attr: 'uuid' | 'trialId' | 'batchNumber' | 'endTime' | 'state' | 'searcherMetric' }
+  | { metric: string };
+
+const ATTRS: Record<
+  'uuid' | 'trialId' | 'batchNumber' | 'endTime' | 'state' | 'searcherMetric',
+  CheckpointSortBy
+> = {
+  uuid: 'SORT_BY_UUID',
+  trialId: 'SORT_BY_TRIAL_ID',
+  batchNumber: 'SORT_BY_BATCH_NUMBER',
+  endTime: 'SORT_BY_END_TIME',
+  state: 'SORT_BY_STATE',
+  searcherMetric: 'SORT_BY_SEARCHER_METRIC',
+};
+
+export interface ListCheckpointsOptions {
+  /** @default { attr: 'searcherMetric' } */
+  sortBy?: CheckpointSort;
+  /** Omitted: the master's default direction (ours: best first for the searcher metric). */
+  orderBy?: 'asc' | 'desc';
+  states?: readonly CheckpointState[];
+  /** Stop after this many; all pages are read when omitted. */
+  maxResults?: number;
+  /** Rows per request when reading all pages. @default 1000 */
+  pageSize?: number;
+  signal?: AbortSignal;
+}
+
+/** The query parameters of a checkpoint listing, as Determined's REST API spells them. */
+export function checkpointQuery(
+  options: Omit<ListCheckpointsOptions, 'maxResults' | 'pageSize' | 'signal'>,
+): Record<string, string | readonly string[] | undefined> {
+  const sortBy = options.sortBy ?? { attr: 'searcherMetric' };
+  const order: OrderBy | undefined =
+    options.orderBy === undefined
+      ? undefined
+      : options.orderBy === 'asc'
+        ? 'ORDER_BY_ASC'
+        : 'ORDER_BY_DESC';
+  return {
+    ...('attr' in sortBy ? { sortByAttr: ATTRS[sortBy.attr] } : { sortByMetric: sortBy.metric }),
+    orderBy: order,
+    states: options.states?.map((s): WireCheckpointState => `STATE_${s}`),
+  };
+}
+
+/** One page of checkpoints. */
+export async function listCheckpointsPage(
+  client: Client,
+  scope: { trialId: number } | { experimentId: number },
+  options: ListCheckpointsOptions & { offset: number; limit: number },
+): Promise<{ checkpoints: CheckpointData[]; pagination: Pagination }> {
+  const path =
+    'trialId' in scope
+      ? `/api/v1/trials/${scope.trialId}/checkpoints`
+      : `/api/v1/experiments/${scope.experimentId}/checkpoints`;
+  const res = await client.request<{ checkpoints: CheckpointDto[]; pagination: Pagination }>(
+    'GET',
+    path,
+    {
+      query: {
+        ...checkpointQuery(options),
+        offset: String(options.offset),
+        limit: String(options.limit),
+      },
+      signal: options.signal,
+    },
+  );
+  return { checkpoints: res.checkpoints.map(decodeCheckpoint), pagination: res.pagination };
+}
+
+/**
+ * Lists checkpoints of a trial or an experiment in the master's order, reading pages as it goes.
+ * Stops at `maxResults` or when the master says there are no more.
+ */
+export async function* listCheckpoints(
+  client: Client,
+  scope: { trialId: number } | { experimentId: number },
+  options: ListCheckpointsOptions = {},
+): AsyncGenerator<CheckpointData> {
+  const pageSize = options.pageSize ?? 1000;
+  let remaining = options.maxResults ?? Number.POSITIVE_INFINITY;
+  let offset = 0;
+  while (remaining > 0) {
+    const limit = Math.min(pageSize, remaining);
+    const { checkpoints, pagination } = await listCheckpointsPage(client, scope, {
+      ...options,
+      offset,
+      limit,
+    });
+    for (const c of checkpoints) {
+      yield c;
+    }
+    remaining -= checkpoints.length;
+    if (checkpoints.length === 0 || pagination.endIndex >= pagination.total) {
+      return;
+    }
+    offset = pagination.endIndex;
+  }
+}
+
+/** Fetches one checkpoint by uuid; a missing one is an `ApiError` with code `not_found`. */
+export async function getCheckpoint(
+  client: Client,
+  uuid: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<CheckpointData> {
+  const res = await client.request<{ checkpoint: CheckpointDto }>(
+    'GET',
+    `/api/v1/checkpoints/${encodeURIComponent(uuid)}`,
+    { signal: options.signal },
+  );
+  return decodeCheckpoint(res.checkpoint);
+}

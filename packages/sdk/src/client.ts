@@ -1,0 +1,269 @@
+import { errorCodeFromReason } from '@determined-ts/api';
+import type { ErrorCode } from '@determined-ts/api';
+
+import { ApiError, NetworkError } from './errors.js';
+
+/** The `fetch` the client calls; inject one to talk to an in-process master or to add TLS options. */
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** How transient failures (502/503/504 and dropped connections) are retried. */
+export interface RetryPolicy {
+  /** Total attempts, the first included. @default 5 */
+  attempts: number;
+  /** First backoff; each later one doubles, with full jitter. @default 500 */
+  baseDelayMs: number;
+  /** Longest single backoff. @default 10000 */
+  maxDelayMs: number;
+}
+
+export interface ClientOptions {
+  /** Canonical master URL, e.g. `http://localhost:8080`. */
+  baseUrl: string;
+  /** Session token sent as `Authorization: Bearer`. */
+  token?: string;
+  /** @default globalThis.fetch */
+  fetch?: FetchLike;
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | readonly (string | number)[] | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /**
+   * Retry transient failures even though the method is not idempotent by HTTP's rules; for
+   * calls the master treats as idempotent (a repeated checkpoint report is a no-op).
+   */
+  idempotent?: boolean;
+}
+
+/** A configured connection to one master. Immutable: `withToken` returns a new one. */
+export interface Client {
+  readonly baseUrl: string;
+  readonly token: string | undefined;
+  readonly fetch: FetchLike;
+  readonly retry: RetryPolicy;
+  /** Sends a request and parses the JSON answer; non-2xx throws {@link ApiError}. */
+  request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
+  /** Sends a request and returns the raw response once it is 2xx (for downloads and streams). */
+  send(method: string, path: string, options?: RequestOptions): Promise<Response>;
+  /** Reads a grpc-gateway stream: one `{"result": T}` JSON object per line. */
+  stream<T>(path: string, options?: RequestOptions): AsyncIterable<T>;
+  withToken(token: string | undefined): Client;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 10_000 };
+const RETRY_STATUSES = new Set([502, 503, 504]);
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+/** Builds the full URL of `path` with its query; repeated keys for arrays, as grpc-gateway reads them. */
+export function buildUrl(
+  baseUrl: string,
+  path: string,
+  query: RequestOptions['query'] = {},
+): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined) {
+      continue;
+    }
+    for (const v of Array.isArray(value) ? value : [value]) {
+      params.append(key, String(v));
+    }
+  }
+  const qs = params.toString();
+  return `${baseUrl}${path}${qs === '' ? '' : `?${qs}`}`;
+}
+
+/** The error an aborted signal carries, as an Error. */
+export function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error
+    ? reason
+    : new DOMException('The operation was aborted', 'AbortError');
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (ms <= 0) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortReason(signal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Backoff before attempt `n` (1-based retry count): full jitter over an exponential cap. */
+export function backoffMs(policy: RetryPolicy, n: number): number {
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1));
+  return Math.random() * cap;
+}
+
+/** Turns a non-2xx response into an {@link ApiError}, reading the message Determined puts in its bodies. */
+export async function createApiError(
+  method: string,
+  url: string,
+  res: Response,
+): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  let body: unknown = text;
+  let message = text.trim() === '' ? res.statusText : text.trim().slice(0, 500);
+  let code: ErrorCode | undefined;
+  try {
+    body = JSON.parse(text);
+    const b = body as {
+      message?: unknown;
+      error?: { message?: unknown; error?: unknown; reason?: unknown };
+    };
+    const m = b.message ?? b.error?.message ?? b.error?.error;
+    if (typeof m === 'string') {
+      message = m;
+    }
+    if (typeof b.error?.reason === 'string') {
+      code = errorCodeFromReason(b.error.reason);
+    }
+  } catch {
+    // Not JSON (a proxy's HTML page, say): keep the text as the message.
+  }
+  code ??= codeFromStatus(res.status);
+  return new ApiError({
+    status: res.status,
+    code,
+    method,
+    url,
+    requestId: res.headers.get('x-request-id') ?? undefined,
+    body,
+    serverMessage: message,
+  });
+}
+
+function codeFromStatus(status: number): ErrorCode | undefined {
+  switch (status) {
+    case 400:
+      return 'invalid_argument';
+    case 401:
+      return 'unauthenticated';
+    case 403:
+      return 'permission_denied';
+    case 404:
+      return 'not_found';
+    case 409:
+      return 'already_exists';
+    case 413:
+      return 'payload_too_large';
+    case 415:
+      return 'unsupported_media_type';
+    default:
+      return status >= 500 ? 'internal' : undefined;
+  }
+}
+
+/**
+ * Creates a client for one master.
+ *
+ * @example
+ * const client = createClient({ baseUrl: 'http://localhost:8080', token });
+ * const { trial } = await client.request<{ trial: TrialDto }>('GET', '/api/v1/trials/42');
+ */
+export function createClient(options: ClientOptions): Client {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  const token = options.token;
+
+  const send = async (
+    method: string,
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<Response> => {
+    const url = buildUrl(baseUrl, path, opts.query);
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    if (token !== undefined) {
+      headers.authorization = `Bearer ${token}`;
+    }
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+    }
+    const retryable = opts.idempotent === true || IDEMPOTENT_METHODS.has(method);
+    for (let attempt = 1; ; attempt += 1) {
+      let res: Response;
+      try {
+        res = await fetchImpl(url, { method, headers, body, signal: opts.signal });
+      } catch (err: unknown) {
+        if (opts.signal?.aborted === true) {
+          throw abortReason(opts.signal);
+        }
+        if (!retryable || attempt >= retry.attempts) {
+          throw new NetworkError(url, { cause: err });
+        }
+        await delay(backoffMs(retry, attempt), opts.signal);
+        continue;
+      }
+      if (res.ok) {
+        return res;
+      }
+      if (retryable && RETRY_STATUSES.has(res.status) && attempt < retry.attempts) {
+        await res.body?.cancel();
+        await delay(backoffMs(retry, attempt), opts.signal);
+        continue;
+      }
+      throw await createApiError(method, url, res);
+    }
+  };
+
+  const client: Client = {
+    baseUrl,
+    token,
+    fetch: fetchImpl,
+    retry,
+    send,
+    async request<T>(method: string, path: string, opts?: RequestOptions): Promise<T> {
+      const res = await send(method, path, opts);
+      const text = await res.text();
+      return (text === '' ? {} : JSON.parse(text)) as T;
+    },
+    async *stream<T>(path: string, opts?: RequestOptions): AsyncIterable<T> {
+      const res = await send('GET', path, opts);
+      if (res.body === null) {
+        return;
+      }
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line !== '') {
+            yield parseStreamLine<T>(path, line);
+          }
+          newline = buffered.indexOf('\n');
+        }
+      }
+      const rest = (buffered + decoder.decode()).trim();
+      if (rest !== '') {
+        yield parseStreamLine<T>(path, rest);
+      }
+    },
+    withToken: (next) => createClient({ ...options, token: next }),
+  };
+  return client;
+}
+
+function parseStreamLine<T>(path: string, line: string): T {
+  const parsed = JSON.parse(line) as { result?: T; error?: { message?: string; error?: string } };
+  if (parsed.error !== undefined) {
+    throw new Error(`${path}: stream error: ${parsed.error.message ?? parsed.error.error ?? line}`);
+  }
+  return parsed.result as T;
+}

@@ -1,0 +1,169 @@
+import type { CheckpointDto, ExperimentDto, JsonObject, TrialDto } from '@determined-ts/api';
+import { decodeDouble, decodeInt64 } from '@determined-ts/api';
+
+import type {
+  CheckpointData,
+  CheckpointState,
+  ExperimentData,
+  Metrics,
+  TrialData,
+  TrialState,
+} from './models.js';
+
+/*
+ * The one place wire JSON becomes SDK values: int64 strings become numbers, "NaN"/"Infinity"
+ * strings become numbers, STATE_ prefixes go, and optional fields a real master omits get their
+ * defaults. Anything malformed throws a TypeError naming the field, never a half-built object.
+ */
+
+function fail(field: string, value: unknown): never {
+  throw new TypeError(
+    `unexpected ${field} in master response: ${JSON.stringify(value)?.slice(0, 200)}`,
+  );
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function stripState<T extends string>(value: unknown, field: string): T {
+  if (typeof value !== 'string' || !value.startsWith('STATE_')) {
+    fail(field, value);
+  }
+  return value.slice('STATE_'.length) as T;
+}
+
+function date(value: unknown, field: string): Date {
+  const d = typeof value === 'string' ? new Date(value) : undefined;
+  if (d === undefined || Number.isNaN(d.getTime())) {
+    fail(field, value);
+  }
+  return d;
+}
+
+function optionalDate(value: unknown, field: string): Date | undefined {
+  return value === undefined || value === null || value === '' ? undefined : date(value, field);
+}
+
+function int(value: unknown, field: string): number {
+  const n = decodeInt64(value);
+  if (n === undefined) {
+    fail(field, value);
+  }
+  return n;
+}
+
+/** Decodes Determined's non-finite metric strings inside a metrics object; other values pass through. */
+export function decodeMetrics(value: unknown): Metrics | null {
+  if (!isObject(value)) {
+    return null;
+  }
+  const out: Metrics = {};
+  for (const [key, v] of Object.entries(value)) {
+    const d = typeof v === 'string' ? decodeDouble(v) : undefined;
+    out[key] = d ?? v;
+  }
+  return out;
+}
+
+export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
+  if (!isObject(dto) || typeof dto.uuid !== 'string') {
+    fail('checkpoint', dto);
+  }
+  const resources: Record<string, number> = {};
+  for (const [path, size] of Object.entries(isObject(dto.resources) ? dto.resources : {})) {
+    resources[path] = int(size, `resources[${path}]`);
+  }
+  const metadata = isObject(dto.metadata) ? dto.metadata : {};
+  const t = isObject(dto.training) ? dto.training : undefined;
+  const trialId = t === undefined ? undefined : decodeInt64(t.trialId);
+  const experimentConfig =
+    t !== undefined && isObject(t.experimentConfig) ? t.experimentConfig : {};
+  const training =
+    t === undefined || trialId === undefined || trialId === 0
+      ? null
+      : {
+          trialId,
+          experimentId: int(t.experimentId, 'training.experimentId'),
+          experimentConfig,
+          hparams: isObject(t.hparams) ? t.hparams : {},
+          trainingMetrics: decodeMetrics(
+            isObject(t.trainingMetrics) ? t.trainingMetrics.avgMetrics : null,
+          ),
+          validationMetrics: decodeMetrics(
+            isObject(t.validationMetrics) ? t.validationMetrics.avgMetrics : null,
+          ),
+          searcherMetric: decodeDouble(t.searcherMetric),
+        };
+  const reportTime = date(dto.reportTime, 'reportTime');
+  const steps = decodeInt64(metadata.steps_completed);
+  const storage = experimentConfig.checkpoint_storage;
+  const digests: Record<string, string> = {};
+  for (const [path, digest] of Object.entries(isObject(dto.digests) ? dto.digests : {})) {
+    if (typeof digest === 'string') {
+      digests[path] = digest;
+    }
+  }
+  return {
+    uuid: dto.uuid,
+    state: stripState<CheckpointState>(dto.state, 'checkpoint.state'),
+    taskId: typeof dto.taskId === 'string' ? dto.taskId : '',
+    allocationId: typeof dto.allocationId === 'string' ? dto.allocationId : undefined,
+    reportTime,
+    resources,
+    metadata,
+    training,
+    storageId: decodeInt64(dto.storageId),
+    digests,
+    storageConfig: isObject(storage) ? storage : {},
+    batchNumber: steps,
+    startTime: reportTime,
+    endTime: reportTime,
+    validation:
+      training?.validationMetrics == null
+        ? null
+        : { state: 'COMPLETED', metrics: { validationMetrics: training.validationMetrics } },
+  };
+}
+
+export function decodeTrial(dto: TrialDto): TrialData {
+  if (!isObject(dto)) {
+    fail('trial', dto);
+  }
+  return {
+    id: int(dto.id, 'trial.id'),
+    experimentId: int(dto.experimentId, 'trial.experimentId'),
+    state: stripState<TrialState>(dto.state, 'trial.state'),
+    hparams: isObject(dto.hparams) ? dto.hparams : {},
+    startTime: date(dto.startTime, 'trial.startTime'),
+    endTime: optionalDate(dto.endTime, 'trial.endTime'),
+    restarts: decodeInt64(dto.restarts) ?? 0,
+    totalBatchesProcessed: decodeInt64(dto.totalBatchesProcessed) ?? 0,
+    taskId: typeof dto.taskId === 'string' && dto.taskId !== '' ? dto.taskId : undefined,
+    summaryMetrics: isObject(dto.summaryMetrics) ? dto.summaryMetrics : null,
+  };
+}
+
+export function decodeExperiment(dto: ExperimentDto): ExperimentData {
+  if (!isObject(dto)) {
+    fail('experiment', dto);
+  }
+  const config = isObject(dto.config) ? dto.config : {};
+  const searcher = isObject(config.searcher) ? config.searcher : {};
+  return {
+    id: int(dto.id, 'experiment.id'),
+    name: typeof dto.name === 'string' ? dto.name : '',
+    state: typeof dto.state === 'string' ? dto.state.replace(/^STATE_/, '') : 'UNSPECIFIED',
+    config,
+    searcherMetric: typeof searcher.metric === 'string' ? searcher.metric : undefined,
+    smallerIsBetter:
+      typeof searcher.smaller_is_better === 'boolean' ? searcher.smaller_is_better : true,
+    numTrials: decodeInt64(dto.numTrials) ?? 0,
+    trialIds: Array.isArray(dto.trialIds)
+      ? dto.trialIds.map((id) => int(id, 'experiment.trialIds'))
+      : [],
+    startTime: date(dto.startTime, 'experiment.startTime'),
+    endTime: optionalDate(dto.endTime, 'experiment.endTime'),
+    unmanaged: dto.unmanaged === true,
+  };
+}
