@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { expect, it } from 'vitest';
@@ -638,6 +638,22 @@ describeEachDialect('delete checkpoint files', ({ master }) => {
         )
       ).pagination.total,
     ).toBe(1);
+  });
+
+  it('removes stray files too, and unlinks links without following them', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const outside = join(m.storageDir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'precious.txt'), 'keep me');
+    const c = await storedCheckpoint(m, s, m.storageDir);
+    // Files the report never listed: a trainer's leftovers, and a link pointing out of storage.
+    writeFileSync(join(c.dir, 'stray.tmp'), 'left behind');
+    symlinkSync(outside, join(c.dir, 'link-out'));
+    await call(m, s.token, 'DELETE', '/api/v1/checkpoints', { checkpointUuids: [c.uuid] });
+    expect(existsSync(c.dir)).toBe(false);
+    expect(readdirSync(outside)).toEqual(['precious.txt']);
+    expect((await getCheckpoint(m, s.token, c.uuid)).state).toBe('STATE_DELETED');
   });
 
   it('deletes from shared_fs storage under host_path and storage_path', async () => {

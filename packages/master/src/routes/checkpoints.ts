@@ -87,7 +87,7 @@ export function checkpointRoutes(deps: AppDeps): Hono<AppEnv> {
 
   app.delete(ROUTES.checkpoints, async (c) => {
     const body = await readBody(c, z.object({ checkpointUuids: z.array(uuid).min(1) }));
-    await removeCheckpointFiles(deps, body.checkpointUuids, ['**']);
+    await removeCheckpointFiles(deps, body.checkpointUuids, ['**'], { wholeCheckpoint: true });
     return c.json({});
   });
 

@@ -9,7 +9,7 @@ import { HttpError, badRequest, notFound } from '../errors.js';
 import { storageConfigs } from './checkpoint-dto.js';
 import { finiteMetric } from './config.js';
 import { canonicalJson, parseJsonObject } from './json.js';
-import { deleteLocalResources, localCheckpointDir, removeIfEmpty } from './storage.js';
+import { deleteLocalResources, localCheckpointDir, removeIfEmpty, removeTree } from './storage.js';
 
 /** A checkpoint report (`POST /api/v1/checkpoints`), after body validation. */
 export interface CheckpointReport {
@@ -332,6 +332,7 @@ export async function removeCheckpointFiles(
   deps: AppDeps,
   uuids: readonly string[],
   globs: readonly string[],
+  { wholeCheckpoint = false }: { wholeCheckpoint?: boolean } = {},
 ): Promise<void> {
   checkGlobs(globs);
   const rows = await getRows(deps, uuids);
@@ -363,7 +364,9 @@ export async function removeCheckpointFiles(
     const gone = await deleteLocalResources(root, targets);
     const remaining = Object.fromEntries(Object.entries(resources).filter(([p]) => !gone.has(p)));
     if (Object.keys(remaining).length === 0) {
-      await removeIfEmpty(root);
+      // Deleting a whole checkpoint also removes what its resources never listed (stray files
+      // a trainer left), as Determined's GC does by listing storage; links are removed, not followed.
+      await (wholeCheckpoint ? removeTree(root) : removeIfEmpty(root));
     }
     await deps.db.kysely.transaction().execute(async (trx) => {
       // A concurrent request may have changed the row since it was read: subtract from the

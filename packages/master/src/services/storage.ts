@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
+import { lstat, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
@@ -109,6 +109,11 @@ export async function deleteLocalResources(
     }
   }
   return gone;
+}
+
+/** Removes a checkpoint directory and everything under it; symbolic links are unlinked, not followed. */
+export async function removeTree(root: string): Promise<void> {
+  await rm(root, { recursive: true, force: true });
 }
 
 /** Removes the checkpoint directory itself when nothing is left in it. */
