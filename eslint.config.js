@@ -3,6 +3,16 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const internals = {
+  group: ['@determined-ts/*/src/*', '../../*/src/*'],
+  message: 'Import other packages by name, not their internals.',
+};
+
+/** The dependency direction of STYLE.md, one rule per package. */
+const restrictImports = (...patterns) => ({
+  'no-restricted-imports': ['error', { patterns: [internals, ...patterns] }],
+});
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'packages/*/bin/**'] },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
@@ -23,22 +33,28 @@ export default tseslint.config(
       curly: ['error', 'all'],
       eqeqeq: ['error', 'smart'],
       'no-console': 'error',
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['@determined-ts/*/src/*', '../../*/src/*'],
-              message: 'Import other packages by name, not their internals.',
-            },
-            {
-              group: ['@determined-ts/sdk', '@determined-ts/sdk/*'],
-              message: 'master never imports sdk.',
-            },
-          ],
-        },
-      ],
     },
+  },
+  {
+    files: ['packages/api/**/*.ts'],
+    rules: restrictImports({ group: ['@determined-ts/*'], message: 'api depends on nothing.' }),
+  },
+  {
+    // master never imports the sdk, not even in tests.
+    files: ['packages/master/**/*.ts'],
+    rules: restrictImports({
+      group: ['@determined-ts/sdk', '@determined-ts/sdk/*'],
+      message: 'master never imports sdk.',
+    }),
+  },
+  {
+    // The sdk's sources never import the master; only its tests start one.
+    files: ['packages/sdk/src/**/*.ts'],
+    ignores: ['packages/sdk/src/**/*.test.ts'],
+    rules: restrictImports({
+      group: ['@determined-ts/master', '@determined-ts/master/*'],
+      message: 'sdk never imports master.',
+    }),
   },
   {
     files: ['**/*.js', '**/*.mjs'],

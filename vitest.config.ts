@@ -10,6 +10,7 @@ export default defineConfig({
   ssr: { resolve: { conditions } },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    setupFiles: ['test/isolate-config.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

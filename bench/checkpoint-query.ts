@@ -55,9 +55,9 @@ const QUERIES = {
 } as const;
 type QueryName = keyof typeof QUERIES;
 
-type App = ReturnType<typeof createApp>;
+export type App = ReturnType<typeof createApp>;
 
-interface SeededTrial {
+export interface SeededTrial {
   n: number;
   trialId: number;
   expected: Record<QueryName, string>;
@@ -77,7 +77,7 @@ export interface CheckpointQueryResult {
   report: string;
 }
 
-function appFor(db: Db, storageDir: string): App {
+export function appFor(db: Db, storageDir: string): App {
   const deps: AppDeps = {
     db,
     clock: Date.now,
@@ -119,7 +119,7 @@ async function call<T>(
   return JSON.parse(text) as T;
 }
 
-async function login(app: App): Promise<string> {
+export async function login(app: App): Promise<string> {
   const { token } = await call<{ token: string }>(app, undefined, 'POST', '/api/v1/auth/login', {
     username: 'determined',
     password: '',
@@ -169,7 +169,7 @@ const RESOURCES = { 'metadata.json': 20, 'model.bin': 1000 };
  * Seeds `n` checkpoints, each with a validation and a training report at its step: all but the
  * last {@link SERVICE_TAIL} in bulk, the rest through the API.
  */
-async function seedTrial(
+export async function seedTrial(
   db: Db,
   app: App,
   token: string,

@@ -1,6 +1,8 @@
 import type { JsonObject } from '@determined-ts/api';
 
 import type { Client } from './client.js';
+import { downloadCheckpoint, downloadCheckpointIter } from './download/download.js';
+import type { DownloadEvent, DownloadOptions } from './download/events.js';
 import type {
   CheckpointData,
   CheckpointState,
@@ -49,5 +51,34 @@ export class Checkpoint implements CheckpointData {
     this.endTime = data.endTime;
     this.validation = data.validation;
     this.client = client;
+  }
+
+  /**
+   * Downloads the checkpoint's files into `path` (default `checkpoints/<uuid>`) and resolves to
+   * the absolute target directory; `download({ mode })` works too. The target appears complete
+   * or not at all, an existing complete copy is reused, and sizes and sha256 digests are
+   * checked. See `downloadCheckpoint` for every guarantee and error.
+   *
+   * @example
+   * const dir = await checkpoint.download(undefined, { mode: 'auto' });
+   */
+  download(path?: string | DownloadOptions, options?: DownloadOptions): Promise<string> {
+    return typeof path === 'object' && path !== null
+      ? downloadCheckpoint(this, undefined, path)
+      : downloadCheckpoint(this, path, options);
+  }
+
+  /**
+   * {@link Checkpoint.download} as an async iterator of typed progress events: `start` (with
+   * the totals, before the first byte), `progress`, `file`, then `done`. Leaving the loop early
+   * aborts the download and removes what it wrote.
+   */
+  downloadIter(
+    path?: string | DownloadOptions,
+    options?: DownloadOptions,
+  ): AsyncGenerator<DownloadEvent, void, undefined> {
+    return typeof path === 'object' && path !== null
+      ? downloadCheckpointIter(this, undefined, path)
+      : downloadCheckpointIter(this, path, options);
   }
 }

@@ -84,7 +84,16 @@ export function abortReason(signal: AbortSignal | undefined): Error {
     : new DOMException('The operation was aborted', 'AbortError');
 }
 
+// A call, not a property read, so TypeScript does not narrow `aborted` across awaits.
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  // An abort that landed before the backoff started fires no event: check it here.
+  if (signal?.aborted === true) {
+    return Promise.reject(abortReason(signal));
+  }
   if (ms <= 0) {
     return Promise.resolve();
   }
@@ -195,6 +204,10 @@ export function createClient(options: ClientOptions): Client {
     }
     const retryable = opts.idempotent === true || IDEMPOTENT_METHODS.has(method);
     for (let attempt = 1; ; attempt += 1) {
+      // An injected fetch (an in-process app, say) may ignore the signal.
+      if (isAborted(opts.signal)) {
+        throw abortReason(opts.signal);
+      }
       let res: Response;
       try {
         res = await fetchImpl(url, { method, headers, body, signal: opts.signal });

@@ -6,6 +6,7 @@ import type {
   CheckpointState,
   ExperimentData,
   Metrics,
+  Pagination,
   TrialData,
   TrialState,
 } from './models.js';
@@ -165,5 +166,33 @@ export function decodeExperiment(dto: ExperimentDto): ExperimentData {
     startTime: date(dto.startTime, 'experiment.startTime'),
     endTime: optionalDate(dto.endTime, 'experiment.endTime'),
     unmanaged: dto.unmanaged === true,
+  };
+}
+
+/** `commonv1.Pagination`: five int32 numbers (or int strings), all present. */
+export function decodePagination(value: unknown): Pagination {
+  if (!isObject(value)) {
+    fail('pagination', value);
+  }
+  return {
+    offset: int(value.offset, 'pagination.offset'),
+    limit: int(value.limit, 'pagination.limit'),
+    startIndex: int(value.startIndex, 'pagination.startIndex'),
+    endIndex: int(value.endIndex, 'pagination.endIndex'),
+    total: int(value.total, 'pagination.total'),
+  };
+}
+
+/** A checkpoint listing (`{ checkpoints, pagination }`) of a trial or an experiment. */
+export function decodeCheckpointList(value: unknown): {
+  checkpoints: CheckpointData[];
+  pagination: Pagination;
+} {
+  if (!isObject(value) || !Array.isArray(value.checkpoints)) {
+    fail('checkpoints', isObject(value) ? value.checkpoints : value);
+  }
+  return {
+    checkpoints: value.checkpoints.map((c) => decodeCheckpoint(c as CheckpointDto)),
+    pagination: decodePagination(value.pagination),
   };
 }

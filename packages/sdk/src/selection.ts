@@ -43,40 +43,66 @@ export const SELECTION_RULES = {
   exactlyOne: 'exactly-one-of-latest-best-uuid',
   together: 'sortBy-and-smallerIsBetter-together',
   onlyWithBest: 'sortBy-only-with-best',
+  /** A JavaScript caller passed a value of the wrong type (the TS types rule these out). */
+  types: 'argument-types',
 } as const;
 
-/** Checks the argument rules, in the seed's order, before any request is made. */
-export function checkSelection(selection: {
-  latest?: unknown;
-  best?: unknown;
-  uuid?: unknown;
-  sortBy?: unknown;
-  smallerIsBetter?: unknown;
-}): void {
+const SELECTION_KEYS = new Set(['latest', 'best', 'uuid', 'sortBy', 'smallerIsBetter', 'signal']);
+
+/**
+ * Checks the argument rules, in the seed's order, before any request is made. As Python's
+ * `None` in the seed, `null` and `undefined` both mean "not set"; `false` does too for
+ * `latest`/`best`, and an empty-string uuid counts as set.
+ */
+export function checkSelection(input: unknown): void {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new ArgumentError(
+      SELECTION_RULES.types,
+      `the selection must be an object, got ${input === null ? 'null' : typeof input}`,
+    );
+  }
+  const selection = input as Record<string, unknown>;
+  for (const key of Object.keys(selection)) {
+    if (!SELECTION_KEYS.has(key)) {
+      // Catches Python spellings such as `sort_by`, which would otherwise be ignored.
+      throw new ArgumentError(SELECTION_RULES.types, `unknown option '${key}'`);
+    }
+  }
+  const expect = (field: string, type: 'boolean' | 'string'): void => {
+    const value = selection[field];
+    if (value != null && typeof value !== type) {
+      throw new ArgumentError(
+        SELECTION_RULES.types,
+        `${field} must be a ${type}, got ${JSON.stringify(value) ?? typeof value}`,
+      );
+    }
+  };
+  expect('latest', 'boolean');
+  expect('best', 'boolean');
+  expect('uuid', 'string');
+  expect('sortBy', 'string');
+  expect('smallerIsBetter', 'boolean');
   const count =
     Number(selection.latest === true) +
     Number(selection.best === true) +
-    Number(selection.uuid !== undefined);
+    Number(selection.uuid != null);
   if (count !== 1) {
     throw new ArgumentError(
       SELECTION_RULES.exactlyOne,
       `exactly one of latest, best or uuid must be set (got ${count})`,
     );
   }
-  if ((selection.sortBy === undefined) !== (selection.smallerIsBetter === undefined)) {
+  if ((selection.sortBy == null) !== (selection.smallerIsBetter == null)) {
     throw new ArgumentError(
       SELECTION_RULES.together,
       'sortBy and smallerIsBetter must be set together',
     );
   }
-  if (selection.sortBy !== undefined && selection.best !== true) {
+  if (selection.sortBy != null && selection.best !== true) {
     throw new ArgumentError(
       SELECTION_RULES.onlyWithBest,
       'sortBy and smallerIsBetter can only be used with best',
     );
-  }
-  if (selection.uuid !== undefined && typeof selection.uuid !== 'string') {
-    throw new ArgumentError(SELECTION_RULES.exactlyOne, 'uuid must be a string');
   }
 }
 

@@ -6,15 +6,31 @@ import { openSession } from './auth/session.js';
 import type { SessionOptions } from './auth/session.js';
 import { Checkpoint } from './checkpoint.js';
 import type { Client } from './client.js';
-import { ApiError, NoCheckpointError } from './errors.js';
+import { ApiError, ArgumentError, NoCheckpointError } from './errors.js';
 import type { CheckpointData } from './models.js';
-import { checkSelection, metricValue, pickBest, pickLatest } from './selection.js';
+import { SELECTION_RULES, checkSelection, metricValue, pickBest, pickLatest } from './selection.js';
 import type { CheckpointSelection, TopCheckpointOptions } from './selection.js';
 import { getTrial } from './api/trials.js';
 
 export interface TrialReferenceOptions extends Omit<SessionOptions, 'signal'> {
   /** An already signed-in client; when given, no login happens. */
   client?: Client;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The searcher of the experiment a checkpoint belongs to, from the config it carries. */
+function searcherOf(
+  checkpoint: CheckpointData | undefined,
+): { metric: string; smallerIsBetter: boolean } | undefined {
+  const searcher = checkpoint?.training?.experimentConfig.searcher;
+  if (searcher === null || typeof searcher !== 'object' || Array.isArray(searcher)) {
+    return undefined;
+  }
+  const { metric, smaller_is_better: sib } = searcher as Record<string, unknown>;
+  return typeof metric === 'string'
+    ? { metric, smallerIsBetter: typeof sib === 'boolean' ? sib : true }
+    : undefined;
 }
 
 /**
@@ -54,7 +70,11 @@ export class TrialReference {
   }
 
   /** The best checkpoint: same as `selectCheckpoint({ best: true, ... })`. */
-  topCheckpoint(options: TopCheckpointOptions = {}): Promise<Checkpoint> {
+  async topCheckpoint(options: TopCheckpointOptions = {}): Promise<Checkpoint> {
+    // Spreading a JS caller's string or array would make an object of its characters.
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new ArgumentError(SELECTION_RULES.types, 'topCheckpoint takes an options object');
+    }
     return this.selectCheckpoint({ best: true, ...options });
   }
 
@@ -66,7 +86,7 @@ export class TrialReference {
     checkSelection(selection);
     const client = await this.session();
     const signal = selection.signal;
-    if (selection.uuid !== undefined) {
+    if (selection.uuid != null) {
       return new Checkpoint(await this.#byUuid(client, selection.uuid, signal), client);
     }
     const serverRules = await this.#masterFollowsOurRules(client, signal);
@@ -82,24 +102,43 @@ export class TrialReference {
       }
       return new Checkpoint(latest, client);
     }
-    const { metric, smallerIsBetter } = await this.#searcher(client, selection, signal);
-    const best = serverRules
-      ? await this.#firstRow(
-          client,
-          selection.sortBy === undefined
-            ? { sortBy: { attr: 'searcherMetric' } }
-            : { sortBy: { metric }, orderBy: smallerIsBetter ? 'asc' : 'desc' },
-          signal,
-        )
-      : pickBest(await this.#completed(client, signal), metric, smallerIsBetter);
+    let searcher =
+      selection.sortBy == null
+        ? undefined
+        : { metric: selection.sortBy, smallerIsBetter: selection.smallerIsBetter ?? true };
+    let best: CheckpointData | undefined;
+    if (serverRules) {
+      best = await this.#firstRow(
+        client,
+        searcher === undefined
+          ? { sortBy: { attr: 'searcherMetric' } }
+          : {
+              sortBy: { metric: searcher.metric },
+              orderBy: searcher.smallerIsBetter ? 'asc' : 'desc',
+            },
+        signal,
+      );
+      // The row carries its experiment's config, which names the searcher metric: best stays
+      // one request. The experiment is only fetched below, to name the metric in an error.
+      searcher ??= searcherOf(best);
+    } else {
+      searcher ??= await this.#searcher(client, selection, signal);
+      best = pickBest(
+        await this.#completed(client, signal),
+        searcher.metric,
+        searcher.smallerIsBetter,
+      );
+    }
     if (
       best === undefined ||
       best.state !== 'COMPLETED' ||
-      metricValue(best, metric) === undefined
+      searcher === undefined ||
+      metricValue(best, searcher.metric) === undefined
     ) {
+      searcher ??= await this.#searcher(client, selection, signal);
       throw new NoCheckpointError(
         this.id,
-        `best: no COMPLETED checkpoint has a validation with a finite value for '${metric}'`,
+        `best: no COMPLETED checkpoint has a validation with a finite value for '${searcher.metric}'`,
       );
     }
     return new Checkpoint(best, client);
@@ -110,6 +149,11 @@ export class TrialReference {
     uuid: string,
     signal: AbortSignal | undefined,
   ): Promise<CheckpointData> {
+    if (!UUID_PATTERN.test(uuid)) {
+      // Checkpoint ids are UUIDs. Asking anyway would hit another route for '' and a 500 from
+      // a real Determined master, which parses the id in its SQL.
+      throw new NoCheckpointError(this.id, `uuid: '${uuid}' is not a checkpoint UUID`);
+    }
     let checkpoint: CheckpointData;
     try {
       checkpoint = await getCheckpoint(client, uuid, { signal });
@@ -133,9 +177,18 @@ export class TrialReference {
 
   /** True when the master advertises DESIGN.md's ordering, so one row of its answer suffices. */
   #masterFollowsOurRules(client: Client, signal: AbortSignal | undefined): Promise<boolean> {
-    this.#ordering ??= getMasterInfo(client, { signal }).then(
-      (info) => info.determinedTs?.checkpointOrdering === CHECKPOINT_ORDERING_RULES,
-    );
+    if (this.#ordering === undefined) {
+      const ordering = getMasterInfo(client, { signal }).then(
+        (info) => info.determinedTs?.checkpointOrdering === CHECKPOINT_ORDERING_RULES,
+      );
+      // A failed or aborted probe must not stick: the next call asks again.
+      ordering.catch(() => {
+        if (this.#ordering === ordering) {
+          this.#ordering = undefined;
+        }
+      });
+      this.#ordering = ordering;
+    }
     return this.#ordering;
   }
 
@@ -176,7 +229,7 @@ export class TrialReference {
     selection: { sortBy?: string; smallerIsBetter?: boolean },
     signal: AbortSignal | undefined,
   ): Promise<{ metric: string; smallerIsBetter: boolean }> {
-    if (selection.sortBy !== undefined) {
+    if (selection.sortBy != null) {
       return { metric: selection.sortBy, smallerIsBetter: selection.smallerIsBetter ?? true };
     }
     const trial = await getTrial(client, this.id, { signal });

@@ -7,7 +7,7 @@ import type {
 } from '@determined-ts/api';
 
 import type { Client } from '../client.js';
-import { decodeCheckpoint } from '../decode.js';
+import { decodeCheckpoint, decodeCheckpointList } from '../decode.js';
 import type { CheckpointData, CheckpointState } from '../models.js';
 
 /** Sort keys for checkpoint listings: an attribute, or the name of a validation metric. */
@@ -68,19 +68,15 @@ export async function listCheckpointsPage(
     'trialId' in scope
       ? `/api/v1/trials/${scope.trialId}/checkpoints`
       : `/api/v1/experiments/${scope.experimentId}/checkpoints`;
-  const res = await client.request<{ checkpoints: CheckpointDto[]; pagination: Pagination }>(
-    'GET',
-    path,
-    {
-      query: {
-        ...checkpointQuery(options),
-        offset: String(options.offset),
-        limit: String(options.limit),
-      },
-      signal: options.signal,
+  const res = await client.request<unknown>('GET', path, {
+    query: {
+      ...checkpointQuery(options),
+      offset: String(options.offset),
+      limit: String(options.limit),
     },
-  );
-  return { checkpoints: res.checkpoints.map(decodeCheckpoint), pagination: res.pagination };
+    signal: options.signal,
+  });
+  return decodeCheckpointList(res);
 }
 
 /**
@@ -108,6 +104,12 @@ export async function* listCheckpoints(
     remaining -= checkpoints.length;
     if (checkpoints.length === 0 || pagination.endIndex >= pagination.total) {
       return;
+    }
+    if (pagination.endIndex <= offset) {
+      // A page that does not advance would make this loop forever.
+      throw new TypeError(
+        `unexpected pagination.endIndex in master response: ${pagination.endIndex} after offset ${offset}`,
+      );
     }
     offset = pagination.endIndex;
   }

@@ -34,7 +34,8 @@ export function canonicalMasterUrl(address: string): string {
     );
   }
   // URL drops a port equal to the scheme's default; Determined's canonical form keeps it.
-  const port = parsed.port === '' ? defaultPort : parsed.port;
+  // Python reads port 0 as "no port" (`parsed.port or default_port`); so do we.
+  const port = parsed.port === '' || parsed.port === '0' ? defaultPort : parsed.port;
   const path = parsed.pathname.replace(/\/+$/, '');
   return `${parsed.protocol}//${parsed.hostname}:${port}${path}`;
 }

@@ -1,0 +1,411 @@
+/**
+ * Checkpoint download throughput (issue 3), against `cp -r` of the same files in the same run.
+ *
+ * A 1 GiB checkpoint of 64 random files is generated in a temp dir, in `directory` storage of a
+ * real master (startMaster on SQLite, in a process of its own, over loopback). It is reported
+ * twice: once with sha256 digests (as our Core API reports checkpoints), once without (as older
+ * or foreign ones are), the second's files hard links to the first's. Each round then runs, in
+ * order, every case once; rounds repeat DET_BENCH_REPEAT times (default 5, at least 3), so the
+ * cases are interleaved and share the machine's noise. Medians of all runs, none dropped.
+ *
+ *   cp -r                 anchor: coreutils, in-kernel copy_file_range
+ *   direct                SDK, direct mode, no digests: kernel copies (copyFile)
+ *   direct+sha256         SDK, direct mode, digests: read → sha256 → write
+ *   master+sha256         SDK, master mode (GET /checkpoints/{uuid}, tar), digests checked
+ *   master                SDK, master mode, no digests
+ *   master+sha256 (node:http)  the same, the client's transport node:http instead of fetch
+ *   curl → /dev/null      context: what the master serves at all (archive read and dropped)
+ *   dd bs=4M              context: per file, the cost of moving bytes through user space
+ *
+ * Targets: direct ≥ 0.8 × cp -r, master-mode ≥ 0.5 × cp -r (throughput). Exits 1 on a miss.
+ *
+ *   node --import tsx --conditions=source bench/sdk-download.ts
+ */
+import { execFileSync, fork } from 'node:child_process';
+import { randomFillSync, randomUUID } from 'node:crypto';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { link, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+import { getCheckpoint } from '../packages/sdk/src/api/checkpoints.js';
+import { Checkpoint } from '../packages/sdk/src/checkpoint.js';
+import { createClient } from '../packages/sdk/src/client.js';
+import type { Client } from '../packages/sdk/src/client.js';
+import { fmt, table, tempDir } from './lib.js';
+import type { MasterProcessMessage } from './master-process.js';
+
+const FILES = 64;
+const FILE_BYTES = 16 * 1024 * 1024;
+const TOTAL_BYTES = FILES * FILE_BYTES;
+const repeat = Math.max(3, Number.parseInt(process.env.DET_BENCH_REPEAT ?? '5', 10) || 5);
+
+interface ForkedMaster {
+  url: string;
+  cpuMicros(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function forkMaster(dataDir: string): Promise<ForkedMaster> {
+  const child = fork(fileURLToPath(new URL('./master-process.ts', import.meta.url)), [dataDir], {
+    execArgv: ['--import', 'tsx', '--conditions=source'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (msg: MasterProcessMessage) => {
+      if ('url' in msg) {
+        resolve(msg.url);
+      }
+    });
+    void exited.then((code) => reject(new Error(`master process exited with ${code}`)));
+  });
+  return {
+    url,
+    cpuMicros: () =>
+      new Promise<number>((resolve) => {
+        child.once('message', (msg: MasterProcessMessage) => {
+          if ('cpu' in msg) {
+            resolve(msg.cpu.user + msg.cpu.system);
+          }
+        });
+        child.send('cpu');
+      }),
+    close: async () => {
+      child.send('close');
+      await exited;
+    },
+  };
+}
+
+const agent = new Agent({ keepAlive: true });
+
+/** A minimal `fetch` over node:http, enough for GETs that stream a body. */
+function httpFetch(input: string, init?: RequestInit): Promise<Response> {
+  const headers: Record<string, string> = {};
+  new Headers(init?.headers).forEach((value, key) => {
+    headers[key] = value;
+  });
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      input,
+      { method: init?.method ?? 'GET', headers, agent, signal: init?.signal ?? undefined },
+      (res) => {
+        const out = new Headers();
+        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+          out.append(res.rawHeaders[i] ?? '', res.rawHeaders[i + 1] ?? '');
+        }
+        const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+        resolve(new Response(body, { status: res.statusCode, headers: out }));
+      },
+    );
+    req.on('error', reject);
+    req.end(typeof init?.body === 'string' ? init.body : undefined);
+  });
+}
+
+/** Writes the 64 random files (incompressible, like weights) and returns their names. */
+function generate(dir: string): string[] {
+  const names: string[] = [];
+  const buf = Buffer.allocUnsafe(FILE_BYTES);
+  for (let i = 0; i < FILES; i += 1) {
+    randomFillSync(buf);
+    const name = `shard-${String(i).padStart(2, '0')}.bin`;
+    const fd = openSync(join(dir, name), 'w');
+    writeSync(fd, buf);
+    closeSync(fd);
+    names.push(name);
+  }
+  return names;
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
+/** Reports a checkpoint of `names` (already in storage under `uuid`) and fetches it back. */
+async function report(
+  client: Client,
+  taskId: string,
+  uuid: string,
+  dir: string,
+  names: string[],
+  digests: boolean,
+  steps: number,
+): Promise<Checkpoint> {
+  const resources: Record<string, string> = {};
+  const sums: Record<string, string> = {};
+  for (const name of names) {
+    resources[name] = String(FILE_BYTES);
+    if (digests) {
+      sums[name] = await sha256Of(join(dir, name));
+    }
+  }
+  await client.request('POST', '/api/v1/checkpoints', {
+    body: {
+      uuid,
+      taskId,
+      allocationId: null,
+      reportTime: new Date().toISOString(),
+      state: 'STATE_COMPLETED',
+      resources,
+      metadata: { steps_completed: steps },
+      training: {},
+      storageId: null,
+      ...(digests ? { digests: sums } : {}),
+    },
+  });
+  return new Checkpoint(await getCheckpoint(client, uuid), client);
+}
+
+/** Checks a downloaded copy: every file present with its size; bytes too when `full`. */
+async function verify(dir: string, source: string, names: string[], full: boolean): Promise<void> {
+  for (const name of names) {
+    const s = await stat(join(dir, name));
+    if (s.size !== FILE_BYTES) {
+      throw new Error(`${dir}/${name}: ${s.size} bytes`);
+    }
+    if (full && !(await readFile(join(dir, name))).equals(await readFile(join(source, name)))) {
+      throw new Error(`${dir}/${name} differs from the source`);
+    }
+  }
+}
+
+interface Run {
+  seconds: number;
+  clientCpuSeconds: number;
+  masterCpuSeconds: number | undefined;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+};
+
+const root = await tempDir('det-bench-dl-');
+const master = await forkMaster(join(root.path, 'master'));
+let failed = false;
+try {
+  console.log(
+    `machine: ${availableParallelism()} CPUs, ${cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}; load ${loadavg()
+      .map((l) => fmt(l))
+      .join(' ')}`,
+  );
+  const storage = join(root.path, 'storage');
+  const uuidSha = randomUUID();
+  const uuidPlain = randomUUID();
+  const srcSha = join(storage, uuidSha);
+  const srcPlain = join(storage, uuidPlain);
+  await mkdir(srcSha, { recursive: true });
+  await mkdir(srcPlain, { recursive: true });
+  console.log(`generating ${FILES} × ${FILE_BYTES / 2 ** 20} MiB in ${srcSha}`);
+  const names = generate(srcSha);
+  for (const name of names) {
+    await link(join(srcSha, name), join(srcPlain, name));
+  }
+
+  const anonymous = createClient({ baseUrl: master.url });
+  const { token } = await anonymous.request<{ token: string }>('POST', '/api/v1/auth/login', {
+    body: { username: 'determined', password: '' },
+  });
+  const client = anonymous.withToken(token);
+  const { experiment } = await client.request<{ experiment: { id: number } }>(
+    'POST',
+    '/api/v1/experiments',
+    {
+      body: {
+        config: JSON.stringify({
+          name: 'bench-download',
+          searcher: { name: 'single', metric: 'loss' },
+          checkpoint_storage: { type: 'directory', container_path: storage },
+        }),
+        unmanaged: true,
+      },
+    },
+  );
+  const { trial } = await client.request<{ trial: { id: number; taskId: string } }>(
+    'POST',
+    '/api/v1/trials',
+    { body: { experimentId: experiment.id, hparams: {}, unmanaged: true } },
+  );
+  await client.request('POST', `/api/v1/trials/${trial.id}/start`, {
+    body: { trialId: trial.id, resume: true },
+  });
+  const withSha = await report(client, trial.taskId, uuidSha, srcSha, names, true, 1);
+  // The same checkpoint through a client whose transport is node:http instead of global fetch
+  // (undici), whose WebAssembly HTTP parser copies every body chunk in and out.
+  const httpClient = createClient({ baseUrl: master.url, token, fetch: httpFetch });
+  const withShaHttp = new Checkpoint(withSha, httpClient);
+  const plain = await report(client, trial.taskId, uuidPlain, srcPlain, names, false, 2);
+  // `metadata.json` is written by the SDK (the files lack one); it is not part of the timing's
+  // bytes but is part of its work, as it would be for a user.
+
+  const out = join(root.path, 'out');
+  await mkdir(out);
+  const cases: { name: string; source: string; run: (dst: string) => Promise<void> }[] = [
+    {
+      name: 'cp -r',
+      source: srcSha,
+      run: (dst) => Promise.resolve(void execFileSync('cp', ['-r', srcSha, dst])),
+    },
+    {
+      name: 'direct',
+      source: srcPlain,
+      run: async (dst) => void (await plain.download(dst, { mode: 'direct' })),
+    },
+    {
+      name: 'direct+sha256',
+      source: srcSha,
+      run: async (dst) => void (await withSha.download(dst, { mode: 'direct' })),
+    },
+    {
+      name: 'master+sha256',
+      source: srcSha,
+      run: async (dst) => void (await withSha.download(dst, { mode: 'master' })),
+    },
+    {
+      name: 'master',
+      source: srcPlain,
+      run: async (dst) => void (await plain.download(dst, { mode: 'master' })),
+    },
+    {
+      name: 'master+sha256 (node:http)',
+      source: srcSha,
+      run: async (dst) => void (await withShaHttp.download(dst, { mode: 'master' })),
+    },
+    {
+      // What the master can serve at all: the archive read by curl, thrown away.
+      name: 'curl → /dev/null (context)',
+      source: '',
+      run: (dst) => {
+        execFileSync('curl', [
+          '-sf',
+          '-o',
+          '/dev/null',
+          '-H',
+          `authorization: Bearer ${token}`,
+          `${master.url}/checkpoints/${uuidSha}`,
+        ]);
+        return mkdir(dst).then(() => undefined);
+      },
+    },
+    {
+      name: 'dd bs=4M (context)',
+      source: srcSha,
+      run: async (dst) => {
+        await mkdir(dst);
+        for (const name of names) {
+          execFileSync('dd', [
+            `if=${join(srcSha, name)}`,
+            `of=${join(dst, name)}`,
+            'bs=4M',
+            'status=none',
+          ]);
+        }
+      },
+    },
+  ];
+  // DET_BENCH_CASES=direct,master+sha256 runs only those (and the cp -r anchor).
+  const only = process.env.DET_BENCH_CASES?.split(',').map((n) => n.trim());
+  if (only !== undefined) {
+    cases.splice(
+      0,
+      cases.length,
+      ...cases.filter((c) => c.name === 'cp -r' || only.includes(c.name)),
+    );
+  }
+  const runs = new Map<string, Run[]>(cases.map((c) => [c.name, []]));
+  for (let round = 1; round <= repeat; round += 1) {
+    for (const c of cases) {
+      const dst = join(out, `dst-${randomUUID()}`);
+      // Each run starts from flushed page cache state: no earlier run's dirty pages are
+      // written back on this run's time.
+      execFileSync('sync');
+      const cpu0 = process.cpuUsage();
+      const master0 = await master.cpuMicros();
+      const t0 = performance.now();
+      await c.run(dst);
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const masterCpu = (await master.cpuMicros()) - master0;
+      if (c.source !== '') {
+        await verify(dst, c.source, names, round === 1);
+      }
+      await rm(dst, { recursive: true, force: true });
+      runs.get(c.name)?.push({
+        seconds,
+        clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
+        masterCpuSeconds:
+          c.name.startsWith('master') || c.name.startsWith('curl') ? masterCpu / 1e6 : undefined,
+      });
+      console.log(`round ${round}/${repeat} ${c.name}: ${fmt(seconds, 3)} s`);
+    }
+  }
+  // Nothing may be left next to the targets: no temp siblings.
+  const leftovers = await readdir(out);
+  if (leftovers.length > 0) {
+    throw new Error(`left behind in ${out}: ${leftovers.join(', ')}`);
+  }
+
+  const mib = TOTAL_BYTES / 2 ** 20;
+  const cpMedian = median(runs.get('cp -r')?.map((r) => r.seconds) ?? []);
+  const rows = cases.map((c) => {
+    const rs = runs.get(c.name) ?? [];
+    const s = median(rs.map((r) => r.seconds));
+    const masterCpu = rs.flatMap((r) =>
+      r.masterCpuSeconds === undefined ? [] : [r.masterCpuSeconds],
+    );
+    return [
+      c.name,
+      fmt(s, 3),
+      fmt(mib / s, 0),
+      fmt(cpMedian / s),
+      rs.map((r) => fmt(r.seconds, 2)).join(' '),
+      c.name === 'cp -r' || c.name.startsWith('dd')
+        ? '-'
+        : fmt(median(rs.map((r) => r.clientCpuSeconds))),
+      masterCpu.length === 0 ? '-' : fmt(median(masterCpu)),
+    ];
+  });
+  console.log(`\n1 GiB in ${FILES} files, ${repeat} interleaved rounds, medians\n`);
+  console.log(
+    table(
+      ['case', 'median s', 'MiB/s', '× cp -r', 'all runs (s)', 'SDK CPU s', 'master CPU s'],
+      rows,
+    ),
+  );
+  const ratio = (name: string): number =>
+    cpMedian / median(runs.get(name)?.map((r) => r.seconds) ?? [NaN]);
+  const verdicts: [string, number, number][] = [
+    ['direct (no digests)', ratio('direct'), 0.8],
+    ['direct+sha256', ratio('direct+sha256'), 0.8],
+    ['master-mode+sha256', ratio('master+sha256'), 0.5],
+    ['master-mode (no digests)', ratio('master'), 0.5],
+    ['master-mode+sha256 over node:http', ratio('master+sha256 (node:http)'), 0.5],
+  ];
+  console.log('');
+  for (const [name, r, target] of verdicts) {
+    if (Number.isNaN(r)) {
+      continue;
+    }
+    const pass = r >= target;
+    failed ||= !pass;
+    console.log(`${name}: ${fmt(r)} × cp -r (target ≥ ${target}) ${pass ? 'PASS' : 'MISS'}`);
+  }
+  console.log(
+    `load average at end ${loadavg()
+      .map((l) => fmt(l))
+      .join(' ')}`,
+  );
+} finally {
+  await master.close();
+  await root.cleanup();
+}
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,103 @@
+// Finds what it takes to run Determined's real Python SDK (v0.38.1) in a test: /usr/bin/python3
+// with the SDK's third-party modules, and Determined's harness/ (from DET_TEST_PYTHON_HARNESS,
+// or extracted from the local mirror of determined-ai/determined). Tests skip when it is absent.
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+export const PYTHON = '/usr/bin/python3';
+const DETERMINED_MIRROR = '/work/.mirror/determined-ai+determined/repo';
+/** Modules the SDK imports, and the Debian packages that provide them. */
+const MODULES: Record<string, string> = {
+  requests: 'python3-requests',
+  'ruamel.yaml': 'python3-ruamel.yaml',
+  filelock: 'python3-filelock',
+  appdirs: 'python3-appdirs',
+  psutil: 'python3-psutil',
+};
+
+export type HarnessSource = { kind: 'dir'; path: string } | { kind: 'mirror' };
+
+/** Where the harness comes from, or why the Python tests must skip. Runs at collection time. */
+export function findPythonSdk(): { source?: HarnessSource; missing?: string } {
+  const problems: string[] = [];
+  let source: HarnessSource | undefined;
+  const fromEnv = process.env.DET_TEST_PYTHON_HARNESS;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (existsSync(join(fromEnv, 'determined'))) {
+      source = { kind: 'dir', path: fromEnv };
+    } else {
+      problems.push(`DET_TEST_PYTHON_HARNESS=${fromEnv} has no determined/ package`);
+    }
+  } else if (existsSync(DETERMINED_MIRROR) && spawnSync('git', ['--version']).status === 0) {
+    source = { kind: 'mirror' };
+  } else {
+    problems.push(
+      `Determined's harness (set DET_TEST_PYTHON_HARNESS, or mirror it at ${DETERMINED_MIRROR})`,
+    );
+  }
+  if (!existsSync(PYTHON)) {
+    problems.push(PYTHON);
+  } else {
+    const probe = spawnSync(
+      PYTHON,
+      [
+        '-c',
+        'import importlib.util, sys\nfor n in sys.argv[1:]:\n' +
+          '    try:\n        ok = importlib.util.find_spec(n) is not None\n' +
+          '    except ImportError:\n        ok = False\n    if not ok:\n        print(n)\n',
+        ...Object.keys(MODULES),
+      ],
+      { encoding: 'utf8' },
+    );
+    const absent = probe.stdout.split('\n').filter((n) => n !== '');
+    if (probe.status !== 0) {
+      problems.push(`a working ${PYTHON}`);
+    } else if (absent.length > 0) {
+      problems.push(`${absent.map((n) => MODULES[n] ?? n).join(', ')} for ${PYTHON}`);
+    }
+  }
+  return problems.length > 0 ? { missing: problems.join('; ') } : { source };
+}
+
+/** The directory to put on PYTHONPATH; extracts harness/ from the mirror into `scratch`. */
+export async function harnessDir(source: HarnessSource, scratch: string): Promise<string> {
+  if (source.kind === 'dir') {
+    return source.path;
+  }
+  const run = promisify(execFile);
+  const tarball = join(scratch, 'harness.tar');
+  await run('git', [
+    `--git-dir=${DETERMINED_MIRROR}`,
+    'archive',
+    '--format=tar',
+    '-o',
+    tarball,
+    'HEAD',
+    'harness/determined',
+  ]);
+  await run('tar', ['-xf', tarball, '-C', scratch]);
+  return join(scratch, 'harness');
+}
+
+/** Runs a Python script with a clean environment (no DET_* or token cache from the caller). */
+export function runPython(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(PYTHON, [script, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
