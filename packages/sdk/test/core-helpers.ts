@@ -1,9 +1,9 @@
 // Helpers for the Core API tests: the real master in-process or over loopback, a fetch that
 // records what the SDK sends, and small file-tree builders.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import {
   createApp,
@@ -15,6 +15,8 @@ import {
 } from '@determined-ts/master';
 
 import type { FetchLike } from '../src/client.js';
+export { makeTree } from './tree.js';
+export type { Tree } from './tree.js';
 
 export interface TestMaster {
   /** What to pass as `master`. */
@@ -127,23 +129,6 @@ export function recordingFetch(
         check();
       }),
   };
-}
-
-/** A file tree: a string or bytes is a file, `null` an empty directory. */
-export type Tree = Record<string, string | Uint8Array | null>;
-
-/** Writes `tree` under `root` (created if needed). */
-export async function makeTree(root: string, tree: Tree): Promise<void> {
-  await mkdir(root, { recursive: true });
-  for (const [rel, content] of Object.entries(tree)) {
-    const path = join(root, rel);
-    if (content === null) {
-      await mkdir(path, { recursive: true });
-    } else {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, content);
-    }
-  }
 }
 
 /** Reads every file under `root` into relative path → bytes; directories map to `null`. */

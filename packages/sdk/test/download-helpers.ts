@@ -2,9 +2,9 @@
 // transport tests can wrap (to fail, truncate or corrupt archives), checkpoints seeded through
 // its API with their files written to `directory` storage, and tar archives built by hand.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import {
   createApp,
@@ -21,9 +21,13 @@ import { getCheckpoint } from '../src/api/checkpoints.js';
 import { Checkpoint } from '../src/checkpoint.js';
 import { createClient } from '../src/client.js';
 import type { Client, FetchLike } from '../src/client.js';
+import { makeTree as writeTree } from './tree.js';
+import type { Tree } from './tree.js';
+
+export { writeTree };
+export type { Tree };
 
 /** File contents by checkpoint-relative path; `null` makes a directory (`sub/`). */
-export type Tree = Record<string, string | Uint8Array | null>;
 
 /** Puts a fetch between the SDK and the app: gets the request and the app's own fetch. */
 export type Transport = (
@@ -219,20 +223,6 @@ function storageRoot(storage: Record<string, unknown>): string {
     );
   }
   throw new Error(`no local root for ${JSON.stringify(storage)}`);
-}
-
-/** Writes a tree of files and directories under `root`. */
-export async function writeTree(root: string, tree: Tree): Promise<void> {
-  await mkdir(root, { recursive: true });
-  for (const [path, content] of Object.entries(tree)) {
-    const full = join(root, path);
-    if (content === null) {
-      await mkdir(full, { recursive: true });
-    } else {
-      await mkdir(dirname(full), { recursive: true });
-      await writeFile(full, content);
-    }
-  }
 }
 
 /** Every file under `root` with its content as text, and directories as `null`. */
