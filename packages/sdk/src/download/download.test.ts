@@ -470,7 +470,8 @@ describe('downloadIter', () => {
   });
 
   it('throttles progress events by the injected clock', async () => {
-    const c = await m.seed({ 'a.bin': 'a'.repeat(300_000) });
+    // Several MiB, so the archive arrives in many chunks whatever the master's read size.
+    const c = await m.seed({ 'a.bin': 'a'.repeat(3 * 1024 * 1024 + 7) });
     const events: DownloadEvent[] = [];
     await c.download(join(m.workDir, 'out'), {
       mode: 'master',

@@ -33,7 +33,8 @@ export class ProgressReporter {
   add(n: number, path?: string): void {
     this.#bytes += n;
     const now = this.#clock();
-    if (n > 0 && now - this.#lastEmitMs >= this.#intervalMs) {
+    // Bytes taken back by a retry are shown at once, so a progress bar never overstates.
+    if (n < 0 || (n > 0 && now - this.#lastEmitMs >= this.#intervalMs)) {
       this.#lastEmitMs = now;
       this.#send(path);
     }
