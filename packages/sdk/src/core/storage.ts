@@ -1,8 +1,9 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ArgumentError, StorageError } from '../errors.js';
+import { sharedFsSubdir } from '../storage/resolve.js';
 
 /**
  * An experiment's `checkpoint_storage` block, keys as in Determined's YAML: `{ type: 'directory',
@@ -107,22 +108,7 @@ export function storageBasePath(config: CheckpointStorageConfig): string {
       return absolutePathKey(config, 'container_path');
     case 'shared_fs': {
       const host = absolutePathKey(config, 'host_path');
-      const storagePath = config.storage_path;
-      if (storagePath === undefined || storagePath === null) {
-        return host;
-      }
-      if (typeof storagePath !== 'string') {
-        throw new StorageError(`shared_fs storage_path must be a string`);
-      }
-      // As Determined: storage_path is relative to host_path, or absolute but inside it.
-      const full = resolve(host, storagePath);
-      const rel = relative(host, full);
-      if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-        throw new StorageError(
-          `shared_fs storage_path ${storagePath} must be a subdirectory of host_path ${host}`,
-        );
-      }
-      return full;
+      return join(host, sharedFsSubdir(host, config.storage_path));
     }
     default:
       throw new StorageError(

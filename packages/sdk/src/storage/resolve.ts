@@ -1,4 +1,4 @@
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
 
@@ -9,6 +9,27 @@ import { LocalStorage } from './local.js';
 
 /** Where Determined mounts shared_fs storage inside task containers. */
 export const SHARED_FS_CONTAINER_PATH = '/determined_shared_fs';
+
+/**
+ * shared_fs `storage_path` as a path relative to `host_path` (`''` when unset). As Determined,
+ * it may be relative to `host_path` or absolute but inside it; anything leaving `host_path`
+ * is a `StorageError`.
+ */
+export function sharedFsSubdir(host: string, storagePath: unknown): string {
+  if (storagePath === undefined || storagePath === null) {
+    return '';
+  }
+  if (typeof storagePath !== 'string') {
+    throw new StorageError('shared_fs storage_path must be a string');
+  }
+  const rel = relative(host, resolve(host, storagePath));
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new StorageError(
+      `shared_fs storage_path ${storagePath} must be a subdirectory of host_path ${host}`,
+    );
+  }
+  return rel;
+}
 
 /**
  * The local directories that may hold checkpoint `uuid`, in the order Determined's Python SDK
@@ -29,11 +50,7 @@ export function localCandidates(config: JsonObject, uuid: string): string[] | un
     if (typeof host !== 'string' || host === '') {
       throw new StorageError('shared_fs storage config has no host_path');
     }
-    const sub = typeof config.storage_path === 'string' ? config.storage_path : '';
-    const relSub = isAbsolute(sub) ? relative(host, sub) : sub;
-    if (relSub === '..' || relSub.startsWith('../') || isAbsolute(relSub)) {
-      throw new StorageError(`shared_fs storage_path ${sub} is not inside host_path ${host}`);
-    }
+    const relSub = sharedFsSubdir(host, config.storage_path);
     return [join(host, relSub, uuid), join(SHARED_FS_CONTAINER_PATH, relSub, uuid)];
   }
   return undefined;
