@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { clientHashPassword } from '@determined-ts/api';
-import { createApp, migrate, openDb, silentLogger } from '@determined-ts/master';
-import type { Db } from '@determined-ts/master';
 import { getRequestListener } from '@hono/node-server';
 
 import type { FetchLike } from '../src/client.js';
+import { memoryDb, testMasterApp } from './master-app.js';
 
 /*
  * Helpers for the auth tests (src/auth/*.test.ts): the real master in-process, with every request
@@ -52,21 +51,8 @@ export interface AuthMaster {
 }
 
 export async function startAuthMaster(baseUrl = 'http://master.test:8080'): Promise<AuthMaster> {
-  const db: Db = openDb(':memory:');
-  await migrate(db);
-  const app = createApp({
-    db,
-    clock: Date.now,
-    logger: silentLogger,
-    settings: {
-      version: 'test',
-      masterId: 'master-test',
-      clusterName: 'test',
-      maxBodyBytes: 1024 * 1024,
-      sessionTtlMs: 7 * 24 * 3600 * 1000,
-      defaultCheckpointStorage: { type: 'directory', container_path: tmpdir() },
-    },
-  });
+  const db = await memoryDb();
+  const app = testMasterApp(db, tmpdir(), { maxBodyBytes: 1024 * 1024 });
   const appFetch = (request: Request): Response | Promise<Response> => app.fetch(request);
   const requests: SeenRequest[] = [];
   const fetch: FetchLike = (input, init) => {

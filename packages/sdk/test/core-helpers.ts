@@ -5,16 +5,10 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import {
-  createApp,
-  loadConfig,
-  migrate,
-  openDb,
-  silentLogger,
-  startMaster,
-} from '@determined-ts/master';
+import { loadConfig, silentLogger, startMaster } from '@determined-ts/master';
 
 import type { FetchLike } from '../src/client.js';
+import { memoryDb, testMasterApp } from './master-app.js';
 export { makeTree } from './tree.js';
 export type { Tree } from './tree.js';
 
@@ -33,21 +27,8 @@ export interface TestMaster {
 /** A master on a fresh SQLite database, called in-process through `app.fetch`. */
 export async function inProcessMaster(): Promise<TestMaster> {
   const dir = await mkdtemp(join(tmpdir(), 'det-core-'));
-  const db = openDb(':memory:');
-  await migrate(db);
-  const app = createApp({
-    db,
-    clock: Date.now,
-    logger: silentLogger,
-    settings: {
-      version: 'test',
-      masterId: 'master-test',
-      clusterName: 'test',
-      maxBodyBytes: 8 * 1024 * 1024,
-      sessionTtlMs: 3600_000,
-      defaultCheckpointStorage: { type: 'directory', container_path: join(dir, 'default') },
-    },
-  });
+  const db = await memoryDb();
+  const app = testMasterApp(db, join(dir, 'default'), { sessionTtlMs: 3600_000 });
   return {
     url: 'http://master.test:8080',
     fetch: (input, init) => Promise.resolve(app.fetch(new Request(input, init))),

@@ -6,21 +6,14 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import {
-  createApp,
-  loadConfig,
-  migrate,
-  openDb,
-  silentLogger,
-  startMaster,
-} from '@determined-ts/master';
-import type { Db } from '@determined-ts/master';
+import { loadConfig, silentLogger, startMaster } from '@determined-ts/master';
 import { pack } from 'tar-stream';
 
 import { getCheckpoint } from '../src/api/checkpoints.js';
 import { Checkpoint } from '../src/checkpoint.js';
 import { createClient } from '../src/client.js';
 import type { Client, FetchLike } from '../src/client.js';
+import { memoryDb, testMasterApp } from './master-app.js';
 import { makeTree as writeTree } from './tree.js';
 import type { Tree } from './tree.js';
 
@@ -89,21 +82,8 @@ export async function startDownloadMaster(
       await rm(config.dataDir, { recursive: true, force: true });
     };
   } else {
-    const db: Db = openDb(':memory:');
-    await migrate(db);
-    const app = createApp({
-      db,
-      clock: Date.now,
-      logger: silentLogger,
-      settings: {
-        version: 'test',
-        masterId: 'master-test',
-        clusterName: 'test',
-        maxBodyBytes: 8 * 1024 * 1024,
-        sessionTtlMs: 3600_000,
-        defaultCheckpointStorage: { type: 'directory', container_path: storageDir },
-      },
-    });
+    const db = await memoryDb();
+    const app = testMasterApp(db, storageDir, { sessionTtlMs: 3600_000 });
     baseUrl = 'http://master.test:8080';
     appFetch = (input, init) => Promise.resolve(app.fetch(new Request(input, init)));
     stop = () => db.close();

@@ -3,18 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import {
-  createApp,
-  loadConfig,
-  migrate,
-  openDb,
-  silentLogger,
-  startMaster,
-} from '@determined-ts/master';
-import type { AppDeps, Db } from '@determined-ts/master';
+import { loadConfig, migrate, openDb, silentLogger, startMaster } from '@determined-ts/master';
+import type { Db } from '@determined-ts/master';
 
 import { createClient } from '../src/client.js';
 import type { Client, FetchLike } from '../src/client.js';
+import { memoryDb, testMasterApp } from './master-app.js';
 
 /*
  * The real master for the SDK's contract tests: in-process (an injected `fetch` into the Hono
@@ -95,9 +89,7 @@ async function loginWith(baseUrl: string, fetch: FetchLike): Promise<Client> {
 /** Opens a migrated database: SQLite in memory, or a private PostgreSQL schema. */
 async function testDb(dialect: DialectName): Promise<Db> {
   if (dialect === 'sqlite') {
-    const db = openDb(':memory:');
-    await migrate(db);
-    return db;
+    return memoryDb();
   }
   const url = process.env.DET_TEST_POSTGRES_URL;
   if (url === undefined || url === '') {
@@ -145,20 +137,7 @@ async function testDb(dialect: DialectName): Promise<Db> {
 export async function startInProcessMaster(dialect: DialectName): Promise<MasterTarget> {
   const db = await testDb(dialect);
   const dir = await tempDir();
-  const deps: AppDeps = {
-    db,
-    clock: Date.now,
-    logger: silentLogger,
-    settings: {
-      version: 'test',
-      masterId: 'master-test',
-      clusterName: 'test',
-      maxBodyBytes: 16 * 1024 * 1024,
-      sessionTtlMs: 7 * 24 * 3600 * 1000,
-      defaultCheckpointStorage: { type: 'directory', container_path: dir.path },
-    },
-  };
-  const app = createApp(deps);
+  const app = testMasterApp(db, dir.path, { maxBodyBytes: 16 * 1024 * 1024 });
   const baseUrl = 'http://master.test';
   const { fetch, requests } = recordingFetch((input, init) =>
     Promise.resolve(app.fetch(new Request(input, init))),
