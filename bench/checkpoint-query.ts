@@ -23,7 +23,6 @@ import { pathToFileURL } from 'node:url';
 
 import type { JsonObject } from '@determined-ts/api';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import type { LogEvent } from 'kysely';
 import pg from 'pg';
 
@@ -32,8 +31,6 @@ import type { AppDeps } from '../packages/master/src/context.js';
 import { migrate, openDb } from '../packages/master/src/db/connect.js';
 import type { Db } from '../packages/master/src/db/connect.js';
 import type { DialectName } from '../packages/master/src/db/dialect.js';
-import { transactionPerWrite } from '../packages/master/src/db/group-commit.js';
-import type { Database } from '../packages/master/src/db/schema.js';
 import { silentLogger } from '../packages/master/src/logger.js';
 import { finiteMetric } from '../packages/master/src/services/config.js';
 import { fmt, percentile, postgresUrl, privatePostgres, prng, table, tempDir } from './lib.js';
@@ -463,18 +460,11 @@ async function benchSqlite(
 
     const raw = new SQLite(file);
     const log: LogEvent[] = [];
-    const captureKysely = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: raw }),
+    const captureDb = openDb(file, {
       log: (e) => {
         log.push(e);
       },
     });
-    const captureDb: Db = {
-      dialect: 'sqlite',
-      kysely: captureKysely,
-      write: transactionPerWrite(captureKysely),
-      close: () => Promise.resolve(),
-    };
     const big = trials[trials.length - 1];
     let plans = '';
     if (big !== undefined) {
@@ -495,7 +485,7 @@ async function benchSqlite(
         );
       });
     }
-    await captureDb.kysely.destroy();
+    await captureDb.close();
     return { rows, plans };
   } finally {
     await db.close();
@@ -528,28 +518,12 @@ async function benchPostgres(
     const rows = await measure('postgres', app, token, trials);
 
     const log: LogEvent[] = [];
-    const int8AsNumber = {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-        oid === 20
-          ? (value: string) => Number(value)
-          : (pg.types.getTypeParser(
-              oid,
-              format ?? 'text',
-            ) as unknown)) as typeof pg.types.getTypeParser,
-    };
-    const pool = new pg.Pool({ connectionString: schemaUrl, max: 2, types: int8AsNumber });
-    const captureKysely = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool }),
+    const captureDb = openDb(schemaUrl, {
+      poolSize: 2,
       log: (e) => {
         log.push(e);
       },
     });
-    const captureDb: Db = {
-      dialect: 'postgres',
-      kysely: captureKysely,
-      write: transactionPerWrite(captureKysely),
-      close: () => Promise.resolve(),
-    };
     const big = trials[trials.length - 1];
     let plans = '';
     if (big !== undefined) {
@@ -562,7 +536,7 @@ async function benchPostgres(
       });
       await client.end();
     }
-    await captureDb.kysely.destroy();
+    await captureDb.close();
     return { rows, plans };
   } finally {
     await db.close();

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import type { MigrationProvider, MigrationResultSet } from 'kysely';
+import type { LogEvent, MigrationProvider, MigrationResultSet } from 'kysely';
 import pg from 'pg';
 
 import type { DialectName } from './dialect.js';
@@ -45,12 +45,16 @@ const pgTypes = {
 
 /**
  * Opens the database `url` names: a `postgres://` URL, an SQLite file path, or `:memory:`.
- * Nothing is migrated here; call {@link migrate}.
+ * Nothing is migrated here; call {@link migrate}. `log` receives kysely's query events (the
+ * benchmarks use it to capture the SQL they explain).
  */
-export function openDb(url: string, { poolSize = 10 }: { poolSize?: number } = {}): Db {
+export function openDb(
+  url: string,
+  { poolSize = 10, log }: { poolSize?: number; log?: (event: LogEvent) => void } = {},
+): Db {
   if (isPostgresUrl(url)) {
     const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
-    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
     return {
       kysely,
       dialect: 'postgres',
@@ -69,6 +73,7 @@ export function openDb(url: string, { poolSize = 10 }: { poolSize?: number } = {
   database.pragma('busy_timeout = 5000');
   const kysely = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(database) }),
+    log,
   });
   return {
     kysely,
