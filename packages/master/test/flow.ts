@@ -73,7 +73,31 @@ export async function seedTrial(
   };
 }
 
-/** Reports metrics for a seeded trial. */
+/** Sends a metrics report as the Python SDK does (run id: the trial's, unless given); the raw answer. */
+export function sendMetrics(
+  m: TestMaster,
+  s: Seeded,
+  group: string,
+  steps: number,
+  metrics: Record<string, unknown>,
+  runId = s.runId,
+): Promise<Response> {
+  return m.request('POST', `/api/v1/trials/${s.trialId}/metrics`, {
+    token: s.token,
+    body: {
+      group,
+      metrics: {
+        trialId: s.trialId,
+        trialRunId: runId,
+        stepsCompleted: steps,
+        reportTime: null,
+        metrics: { avgMetrics: metrics, batchMetrics: null },
+      },
+    },
+  });
+}
+
+/** Reports metrics for a seeded trial, failing loudly unless the master answers 200. */
 export async function reportMetric(
   m: TestMaster,
   s: Seeded,
@@ -81,16 +105,10 @@ export async function reportMetric(
   steps: number,
   metrics: Record<string, unknown>,
 ): Promise<void> {
-  await call(m, s.token, 'POST', `/api/v1/trials/${s.trialId}/metrics`, {
-    group,
-    metrics: {
-      trialId: s.trialId,
-      trialRunId: s.runId,
-      stepsCompleted: steps,
-      reportTime: null,
-      metrics: { avgMetrics: metrics, batchMetrics: null },
-    },
-  });
+  const res = await sendMetrics(m, s, group, steps, metrics);
+  if (res.status !== 200) {
+    throw new Error(`metrics report: expected 200, got ${res.status}: ${await res.text()}`);
+  }
 }
 
 let counter = 0;

@@ -1,32 +1,9 @@
 import { expect, it } from 'vitest';
 
-import { call, seedTrial } from '../../test/flow.js';
+import { call, seedTrial, sendMetrics } from '../../test/flow.js';
 import type { Seeded } from '../../test/flow.js';
 import type { TestMaster } from '../../test/helpers.js';
 import { describeEachDialect } from '../../test/helpers.js';
-
-function report(
-  m: TestMaster,
-  s: Seeded,
-  group: string,
-  steps: number,
-  avgMetrics: Record<string, unknown>,
-  runId = s.runId,
-): Promise<Response> {
-  return m.request('POST', `/api/v1/trials/${s.trialId}/metrics`, {
-    token: s.token,
-    body: {
-      group,
-      metrics: {
-        trialId: s.trialId,
-        trialRunId: runId,
-        stepsCompleted: steps,
-        reportTime: null,
-        metrics: { avgMetrics, batchMetrics: null },
-      },
-    },
-  });
-}
 
 async function storedSteps(m: TestMaster, s: Seeded, group: string): Promise<number[]> {
   const res = await m.request(
@@ -50,10 +27,12 @@ describeEachDialect('concurrent metric reports', ({ master }) => {
     const s = await seedTrial(m);
     // Sent at once, so on SQLite they share one commit; each must still stand alone.
     const responses = await Promise.all([
-      ...Array.from({ length: 8 }, (_, i) => report(m, s, 'training', (i + 1) * 10, { loss: i })),
-      report(m, s, 'training', 90, { loss: 9 }, s.runId + 5),
-      report(m, s, 'validation', 40, { validation_loss: 0.5 }),
-      report(m, s, 'validation', 40, { validation_loss: 0.7 }),
+      ...Array.from({ length: 8 }, (_, i) =>
+        sendMetrics(m, s, 'training', (i + 1) * 10, { loss: i }),
+      ),
+      sendMetrics(m, s, 'training', 90, { loss: 9 }, s.runId + 5),
+      sendMetrics(m, s, 'validation', 40, { validation_loss: 0.5 }),
+      sendMetrics(m, s, 'validation', 40, { validation_loss: 0.7 }),
     ]);
     const statuses = responses.map((r) => r.status);
     expect(statuses.slice(0, 8)).toEqual(Array.from({ length: 8 }, () => 200));

@@ -2,7 +2,7 @@ import { ROUTES } from '@determined-ts/api';
 import type { MetricsReportDto, TrialDto } from '@determined-ts/api';
 import { expect, it } from 'vitest';
 
-import { call, reportCheckpoint, reportMetric, seedTrial } from '../../test/flow.js';
+import { call, reportCheckpoint, reportMetric, seedTrial, sendMetrics } from '../../test/flow.js';
 import type { Seeded } from '../../test/flow.js';
 import { expectError } from '../../test/expect-error.js';
 import { describeEachDialect } from '../../test/helpers.js';
@@ -48,7 +48,7 @@ async function start(m: TestMaster, s: Seeded, resume: boolean): Promise<Respons
 }
 
 /** Reports metrics under a given run id, returning the raw response. */
-async function reportAs(
+function reportAs(
   m: TestMaster,
   s: Seeded,
   runId: number,
@@ -56,19 +56,7 @@ async function reportAs(
   steps: number,
   metrics: Record<string, unknown>,
 ): Promise<Response> {
-  return m.request('POST', `/api/v1/trials/${s.trialId}/metrics`, {
-    token: s.token,
-    body: {
-      group,
-      metrics: {
-        trialId: s.trialId,
-        trialRunId: runId,
-        stepsCompleted: steps,
-        reportTime: null,
-        metrics: { avgMetrics: metrics, batchMetrics: null },
-      },
-    },
-  });
+  return sendMetrics(m, s, group, steps, metrics, runId);
 }
 
 async function metricCount(m: TestMaster): Promise<number> {
