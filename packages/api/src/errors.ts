@@ -11,6 +11,10 @@ export const ERROR_CODES = {
   already_exists: { grpc: 6, reason: 'AlreadyExists', status: 409 },
   payload_too_large: { grpc: 8, reason: 'ResourceExhausted', status: 413 },
   unsupported_media_type: { grpc: 3, reason: 'InvalidArgument', status: 415 },
+  // HTTP conditional and range requests (the archive download): an If-Match that names
+  // another ETag, a Range outside the representation.
+  precondition_failed: { grpc: 9, reason: 'FailedPrecondition', status: 412 },
+  range_not_satisfiable: { grpc: 11, reason: 'OutOfRange', status: 416 },
   internal: { grpc: 13, reason: 'Internal', status: 500 },
 } as const satisfies Record<string, { grpc: number; reason: string; status: number }>;
 

@@ -92,6 +92,61 @@ export interface TestMaster {
   login(username?: string, password?: string): Promise<string>;
 }
 
+/** A master app on a fresh database and storage dir; `close` removes both. */
+export async function openTestMaster(
+  dialect: DialectName,
+): Promise<{ master: TestMaster; close: () => Promise<void> }> {
+  const db = await testDb(dialect);
+  const dir = await tempDir();
+  const now = { ms: Date.parse('2025-01-01T00:00:00Z') };
+  const deps: AppDeps = {
+    db,
+    clock: () => now.ms,
+    logger: silentLogger,
+    settings: {
+      version: 'test',
+      masterId: 'master-test',
+      clusterName: 'test',
+      maxBodyBytes: 1024 * 1024,
+      sessionTtlMs: 7 * 24 * 3600 * 1000,
+      defaultCheckpointStorage: { type: 'directory', container_path: dir.path },
+    },
+  };
+  const app = createApp(deps);
+  const request: TestMaster['request'] = (method, path, init = {}) => {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.token !== undefined) {
+      headers.authorization = `Bearer ${init.token}`;
+    }
+    const body = init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body));
+    return Promise.resolve(app.request(path, { method, headers, body }));
+  };
+  const master: TestMaster = {
+    app,
+    deps,
+    dialect,
+    storageDir: dir.path,
+    now,
+    request,
+    login: async (username = 'determined', password = '') => {
+      const res = await request('POST', '/api/v1/auth/login', {
+        body: { username, password },
+      });
+      if (res.status !== 200) {
+        throw new Error(`login failed: ${res.status} ${await res.text()}`);
+      }
+      return ((await res.json()) as { token: string }).token;
+    },
+  };
+  return {
+    master,
+    close: async () => {
+      await db.close();
+      await dir.cleanup();
+    },
+  };
+}
+
 /**
  * Runs `fn` once per dialect. Each test gets a fresh master (`ctx.master()`), closed after it.
  */
@@ -104,53 +159,7 @@ export function describeEachDialect(
       let current: TestMaster | undefined;
       let close: (() => Promise<void>) | undefined;
       beforeEach(async () => {
-        const db = await testDb(dialect);
-        const dir = await tempDir();
-        const now = { ms: Date.parse('2025-01-01T00:00:00Z') };
-        const deps: AppDeps = {
-          db,
-          clock: () => now.ms,
-          logger: silentLogger,
-          settings: {
-            version: 'test',
-            masterId: 'master-test',
-            clusterName: 'test',
-            maxBodyBytes: 1024 * 1024,
-            sessionTtlMs: 7 * 24 * 3600 * 1000,
-            defaultCheckpointStorage: { type: 'directory', container_path: dir.path },
-          },
-        };
-        const app = createApp(deps);
-        const request: TestMaster['request'] = (method, path, init = {}) => {
-          const headers: Record<string, string> = { ...init.headers };
-          if (init.token !== undefined) {
-            headers.authorization = `Bearer ${init.token}`;
-          }
-          const body =
-            init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body));
-          return Promise.resolve(app.request(path, { method, headers, body }));
-        };
-        current = {
-          app,
-          deps,
-          dialect,
-          storageDir: dir.path,
-          now,
-          request,
-          login: async (username = 'determined', password = '') => {
-            const res = await request('POST', '/api/v1/auth/login', {
-              body: { username, password },
-            });
-            if (res.status !== 200) {
-              throw new Error(`login failed: ${res.status} ${await res.text()}`);
-            }
-            return ((await res.json()) as { token: string }).token;
-          },
-        };
-        close = async () => {
-          await db.close();
-          await dir.cleanup();
-        };
+        ({ master: current, close } = await openTestMaster(dialect));
       });
       afterEach(async () => {
         await close?.();

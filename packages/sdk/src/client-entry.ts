@@ -1,6 +1,14 @@
 // The browser-safe part of the SDK: no Node built-ins are reachable from here.
 export { createClient, createApiError } from './client.js';
-export type { Client, ClientOptions, FetchLike, RequestOptions, RetryPolicy } from './client.js';
+export type {
+  BodyOpener,
+  Client,
+  ClientOptions,
+  FetchLike,
+  RequestOptions,
+  RetryPolicy,
+  StreamedResponse,
+} from './client.js';
 export { getCheckpoint, listCheckpoints, listCheckpointsPage } from './api/checkpoints.js';
 export type { CheckpointSort, ListCheckpointsOptions } from './api/checkpoints.js';
 export { getExperiment, getMasterInfo, getTrial } from './api/trials.js';

@@ -304,3 +304,8 @@ export function bodyResponse(
 export async function readBody(res: Response): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
 }
+
+/** Worker threads alive in this process, as Node's diagnostic report lists them. */
+export function liveWorkers(): number {
+  return (process.report.getReport() as { workers: unknown[] }).workers.length;
+}

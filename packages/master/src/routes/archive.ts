@@ -1,16 +1,22 @@
+import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 
 import { ROUTES } from '@determined-ts/api';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
+import type { Context } from 'hono';
 
 import type { AppDeps, AppEnv } from '../context.js';
 import { HttpError, badRequest } from '../errors.js';
 import { pathUuid } from '../http.js';
-import { createArchiveStream } from '../services/archive.js';
+import type { ArchiveEntry } from '../services/archive-file.js';
+import { createArchiveStream, tarEtag, tarStream, wholeOf, writeTar } from '../services/archive.js';
 import type { ArchiveFormat } from '../services/archive.js';
+import { checkIfMatch, selectRange } from '../services/byte-range.js';
 import { storageConfigs } from '../services/checkpoint-dto.js';
 import { getCheckpointRow } from '../services/checkpoints.js';
 import { listRegularFiles, localCheckpointDir } from '../services/storage.js';
+import { TarLayout } from '../services/tar.js';
 
 /** `Accept` values and the archive each selects; Determined treats no preference as tar. */
 const FORMATS: Record<string, { format: ArchiveFormat; type: string }> = {
@@ -28,7 +34,9 @@ export function archiveRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   // `GET /checkpoints/{uuid}`: the checkpoint's regular files as one archive, paths relative
-  // to the checkpoint root (Determined's `master/internal/core_checkpoint.go`).
+  // to the checkpoint root (Determined's `master/internal/core_checkpoint.go`). The tar is
+  // resumable: it has a strong ETag and honours a single byte Range, If-Range and If-Match.
+  // Hono routes HEAD here too and drops the body; nothing is read for it.
   app.get(ROUTES.checkpointArchive, async (c) => {
     const uuid = pathUuid(c);
     const accept = (c.req.header('accept') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -39,45 +47,114 @@ export function archiveRoutes(deps: AppDeps): Hono<AppEnv> {
         `unsupported Accept '${accept}': use application/x-tar, application/gzip or application/zip`,
       );
     }
-    const row = await getCheckpointRow(deps, uuid);
-    if (!DOWNLOADABLE.has(row.state)) {
-      throw new HttpError(
-        'failed_precondition',
-        `checkpoint ${uuid} is ${row.state}; only COMPLETED or PARTIALLY_DELETED checkpoints can be downloaded`,
-      );
-    }
-    const storage = (await storageConfigs(deps.db.kysely, [row])).get(uuid) ?? {};
-    const root = localCheckpointDir(storage, uuid);
-    if (root === undefined) {
-      throw badRequest(
-        `checkpoint download via master is not supported for ${String(storage.type)} storage`,
-      );
-    }
-    let files;
-    try {
-      files = await listRegularFiles(root);
-    } catch (err: unknown) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new HttpError(
-          'not_found',
-          `files of checkpoint '${uuid}' not found in ${String(storage.type)} storage`,
-        );
-      }
-      throw err;
-    }
-    const { stream, contentLength } = createArchiveStream(files, choice.format);
+    const files = await checkpointFiles(deps, uuid);
     const headers: Record<string, string> = {
       'Content-Type': choice.type,
       'Content-Disposition': `attachment; filename="${uuid}.${choice.format === 'tgz' ? 'tar.gz' : choice.format}"`,
     };
-    if (contentLength !== undefined) {
-      headers['Content-Length'] = String(contentLength);
+    if (choice.format === 'tar') {
+      return sendTar(c, deps, uuid, files, headers);
     }
-    return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, {
-      status: 200,
-      headers,
-    });
+    checkIfMatch(c.req.header('if-match'), undefined); // no ETag: only `*` matches
+    if (c.req.method === 'HEAD') {
+      return c.body(null, 200, headers);
+    }
+    const { stream } = createArchiveStream(files, choice.format);
+    return c.body(Readable.toWeb(stream) as ReadableStream<Uint8Array>, 200, headers);
   });
 
   return app;
+}
+
+/**
+ * Answers with the tar, or the requested range of it (206), for GET and HEAD. Under
+ * @hono/node-server it is written straight to the socket; in-process (app.fetch, tests) it goes
+ * through the web Response.
+ */
+async function sendTar(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  uuid: string,
+  files: ArchiveEntry[],
+  headers: Record<string, string>,
+): Promise<Response> {
+  const layout = new TarLayout(files);
+  const etag = tarEtag(uuid, files);
+  checkIfMatch(c.req.header('if-match'), etag);
+  let range;
+  try {
+    range = selectRange(
+      { range: c.req.header('range'), ifRange: c.req.header('if-range') },
+      etag,
+      layout.length,
+    );
+  } catch (err: unknown) {
+    c.header('Content-Range', `bytes */${layout.length}`); // carried into the 416 body
+    throw err;
+  }
+  headers.ETag = etag;
+  headers['Accept-Ranges'] = 'bytes';
+  const served = range ?? wholeOf(layout);
+  headers['Content-Length'] = String(served.end - served.start);
+  if (range !== undefined) {
+    headers['Content-Range'] = `bytes ${range.start}-${range.end - 1}/${layout.length}`;
+  }
+  const status = range === undefined ? 200 : 206;
+  if (c.req.method === 'HEAD') {
+    return c.body(null, status, headers);
+  }
+  const out = nodeResponse(c);
+  if (out === undefined) {
+    const stream = tarStream(layout, served);
+    return c.body(Readable.toWeb(stream) as ReadableStream<Uint8Array>, status, headers);
+  }
+  // The head goes through c.body so it carries what middleware set (the request id), as every
+  // other response does.
+  const head = c.body(null, status, headers);
+  out.writeHead(status, Object.fromEntries(head.headers.entries()));
+  try {
+    await writeTar(out, layout, served);
+  } catch (err: unknown) {
+    deps.logger.error('checkpoint archive ended early', {
+      requestId: c.get('requestId'),
+      checkpoint: uuid,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+  return RESPONSE_ALREADY_SENT;
+}
+
+/** The Node response behind the request when served by @hono/node-server over HTTP/1. */
+function nodeResponse(c: Context<AppEnv>): ServerResponse | undefined {
+  const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
+  return outgoing instanceof ServerResponse ? outgoing : undefined;
+}
+
+/** The checkpoint's files, or the 4xx saying why it cannot be downloaded via the master. */
+async function checkpointFiles(deps: AppDeps, uuid: string): Promise<ArchiveEntry[]> {
+  const row = await getCheckpointRow(deps, uuid);
+  if (!DOWNLOADABLE.has(row.state)) {
+    throw new HttpError(
+      'failed_precondition',
+      `checkpoint ${uuid} is ${row.state}; only COMPLETED or PARTIALLY_DELETED checkpoints can be downloaded`,
+    );
+  }
+  const storage = (await storageConfigs(deps.db.kysely, [row])).get(uuid) ?? {};
+  const root = localCheckpointDir(storage, uuid);
+  if (root === undefined) {
+    throw badRequest(
+      `checkpoint download via master is not supported for ${String(storage.type)} storage`,
+    );
+  }
+  try {
+    return await listRegularFiles(root);
+  } catch (err: unknown) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new HttpError(
+        'not_found',
+        `files of checkpoint '${uuid}' not found in ${String(storage.type)} storage`,
+      );
+    }
+    throw err;
+  }
 }

@@ -10,18 +10,21 @@ import {
   rmSync,
   statSync,
   truncateSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { extract } from 'tar-stream';
+import { extract, pack } from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createArchiveStream } from './archive.js';
-import type { ArchiveEntry, ArchiveFormat } from './archive.js';
+import type { ArchiveEntry } from './archive-file.js';
+import { createArchiveStream, tarStream } from './archive.js';
+import type { ArchiveFormat } from './archive.js';
+import { TarLayout, tarChunks, tarHeader } from './tar.js';
 
 const LONG_NAME = `long/${'d'.repeat(40)}/${'f'.repeat(120)}.bin`; // last segment > 100: pax
 const SPLIT_NAME = `${'p'.repeat(80)}/${'q'.repeat(90)}.txt`; // > 100 but fits ustar prefix+name
@@ -38,7 +41,9 @@ function writeFile(name: string, data: Buffer): ArchiveEntry {
   const path = join(src, name);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, data);
-  return { name, path, size: statSync(path).size, mtimeMs: MTIME_MS };
+  utimesSync(path, MTIME_MS / 1000, MTIME_MS / 1000);
+  const stats = statSync(path);
+  return { name, path, size: stats.size, mtimeMs: stats.mtimeMs };
 }
 
 async function collect(stream: Readable): Promise<Buffer> {
@@ -50,6 +55,46 @@ async function collect(stream: Readable): Promise<Buffer> {
 async function build(list: ArchiveEntry[], format: ArchiveFormat) {
   const { stream, contentLength } = createArchiveStream(list, format);
   return { bytes: await collect(stream), contentLength };
+}
+
+/**
+ * The tar that tar-stream 3 packs for the entries (what this master served before it framed tar
+ * itself), from the files' bytes.
+ */
+async function tarStreamPack(list: ArchiveEntry[]): Promise<Buffer> {
+  const tar = pack();
+  const bytes = collect(tar as unknown as Readable);
+  for (const e of list) {
+    await new Promise<void>((resolve, reject) => {
+      const header = {
+        name: e.name,
+        mode: 0o644,
+        mtime: new Date(e.mtimeMs),
+        type: 'file' as const,
+      };
+      tar.entry(header, readFileSync(e.path), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  tar.finalize();
+  return bytes;
+}
+
+/** Where each header, its data and its padding start in a tar (pax headers count as entries), and its last byte. */
+function tarBoundaries(tar: Buffer): number[] {
+  const cuts: number[] = [];
+  let at = 0;
+  while (tar.subarray(at, at + 512).some((b) => b !== 0)) {
+    const size = Number.parseInt(tar.toString('latin1', at + 124, at + 135), 8);
+    cuts.push(at, at + 512, at + 512 + size);
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  cuts.push(at, tar.length - 1);
+  return cuts;
+}
+
+/** `range` of the tar of `list`, read through tarStream. */
+async function tarRange(list: ArchiveEntry[], start: number, end: number): Promise<Buffer> {
+  return collect(tarStream(new TarLayout(list), { start, end }));
 }
 
 /** Parses a tar with tar-stream, returning the headers in order. */
@@ -99,6 +144,7 @@ describe('createArchiveStream tar', () => {
   it('produces exactly contentLength bytes that GNU tar extracts intact', async () => {
     const { bytes, contentLength } = await build(entries, 'tar');
     expect(contentLength).toBe(bytes.length);
+    expect(bytes.equals(await tarStreamPack(entries))).toBe(true);
 
     const file = join(root, 'out.tar');
     writeFileSync(file, bytes);
@@ -119,7 +165,7 @@ describe('createArchiveStream tar', () => {
     }
   });
 
-  it('computes contentLength exactly across ustar / pax name boundaries', async () => {
+  it('computes contentLength exactly and packs as tar-stream across ustar / pax name boundaries', async () => {
     const empty = entries.find((e) => e.name === 'empty.txt')!;
     const sized = [1, 511, 512, 513, 1025].map((n) => writeFile(`sized/${n}.bin`, randomBytes(n)));
     const names: string[] = [];
@@ -139,12 +185,85 @@ describe('createArchiveStream tar', () => {
     const { bytes, contentLength } = await build(list, 'tar');
     expect(contentLength).toBe(bytes.length);
     expect((await tarHeaders(bytes)).map((h) => h.name)).toEqual(list.map((e) => e.name));
+    expect(bytes.equals(await tarStreamPack(list))).toBe(true);
+  });
+
+  it('encodes a size over 8 GiB in base-256, as tar-stream does', async () => {
+    const size = 9 * 2 ** 30 + 5;
+    const header = {
+      name: 'big.bin',
+      size,
+      mode: 0o644,
+      mtime: new Date(MTIME_MS),
+      type: 'file' as const,
+    };
+    const tar = pack();
+    tar.entry(header).on('error', () => {}); // destroyed below, before its data
+    const first = (await (tar as unknown as Readable)[Symbol.asyncIterator]().next()) as {
+      value: Buffer;
+    };
+    tar.destroy();
+    const ours = tarHeader({ name: 'big.bin', path: '', size, mtimeMs: MTIME_MS });
+    expect(ours[124]).toBe(0x80);
+    expect(ours.equals(first.value)).toBe(true);
   });
 
   it('is an empty archive (just the end blocks) for no entries', async () => {
     const { bytes, contentLength } = await build([], 'tar');
     expect(contentLength).toBe(1024);
     expect(bytes).toEqual(Buffer.alloc(1024));
+  });
+});
+
+describe('tar ranges', () => {
+  it('are the same bytes as that slice of the whole archive, from any offset', async () => {
+    const full = (await build(entries, 'tar')).bytes;
+    const big = entries[1]!;
+    const starts = new Set<number>();
+    for (const cut of tarBoundaries(full)) {
+      for (const at of [cut - 1, cut, cut + 1]) {
+        if (at >= 0 && at < full.length) starts.add(at);
+      }
+    }
+    // Inside the big file: mid-way, and across the 1 MiB read chunks.
+    const bigData = full.indexOf(readFileSync(big.path).subarray(0, 64));
+    for (const at of [bigData + 12345, bigData + 2 ** 20 - 1, bigData + 2 ** 20]) starts.add(at);
+    for (const start of starts) {
+      for (const length of [1, 700, 2 ** 20 + 3, full.length]) {
+        const end = Math.min(full.length, start + length);
+        const got = await tarRange(entries, start, end);
+        expect(got.equals(full.subarray(start, end)), `${start}-${end}`).toBe(true);
+      }
+    }
+  });
+
+  it('packs chunks of the size asked for into one reused buffer', async () => {
+    const full = (await build(entries, 'tar')).bytes;
+    const shared = Buffer.alloc(1000);
+    const layout = new TarLayout(entries);
+    const copies: Buffer[] = [];
+    const range = { start: 100, end: layout.length };
+    for await (const chunk of tarChunks(layout, range, 1000, (n) => shared.subarray(0, n))) {
+      expect(chunk.buffer).toBe(shared.buffer);
+      copies.push(Buffer.from(chunk));
+    }
+    expect(copies.slice(0, -1).every((c) => c.length === 1000)).toBe(true);
+    expect(Buffer.concat(copies).equals(full.subarray(100))).toBe(true);
+  });
+
+  it('seeks into a 9 GiB file for a range at its end', async () => {
+    const before = writeFile('sparse/before.txt', Buffer.from('before\n'));
+    const huge = writeFile('sparse/huge.bin', Buffer.alloc(0));
+    truncateSync(huge.path, 9 * 2 ** 30); // sparse: no disk space, reads as zeros
+    utimesSync(huge.path, MTIME_MS / 1000, MTIME_MS / 1000);
+    const after = writeFile('sparse/after.txt', Buffer.from('after\n'));
+    const list = [before, { ...huge, size: statSync(huge.path).size }, after];
+    const layout = new TarLayout(list);
+    expect(layout.length).toBe(512 + 512 + 512 + 9 * 2 ** 30 + 512 + 512 + 1024);
+    const got = await tarRange(list, layout.length - 3000, layout.length);
+    const afterData = Buffer.concat([Buffer.from('after\n'), Buffer.alloc(506)]);
+    const expected = [Buffer.alloc(952), tarHeader(after), afterData, Buffer.alloc(1024)];
+    expect(got.equals(Buffer.concat(expected))).toBe(true);
   });
 });
 
@@ -214,6 +333,14 @@ describe('createArchiveStream failures', () => {
     const list = withSize(`gone-${format}.bin`, Buffer.from('bye'), 3);
     rmSync(list[1]!.path);
     await expect(build(list, format)).rejects.toThrow(/cannot read 'gone-\w+\.bin'.*ENOENT/);
+  });
+
+  it.each(formats)('%s: errors naming a file modified since it was listed', async (format) => {
+    const e = writeFile(`touched-${format}.bin`, randomBytes(100));
+    utimesSync(e.path, MTIME_MS / 1000 + 60, MTIME_MS / 1000 + 60); // same size, new mtime
+    await expect(build([entries[0]!, e], format)).rejects.toThrow(
+      /touched-\w+\.bin.*modified since it was listed/,
+    );
   });
 
   it('errors when a file is truncated mid-stream', async () => {

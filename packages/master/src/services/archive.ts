@@ -1,50 +1,102 @@
 /**
  * Streams checkpoint directories as tar / tgz / zip archives. Files are opened one at a time,
  * only when the archive reaches them, and read in chunks, so memory stays bounded regardless
- * of file size. Any file that changed or vanished since it was stat'ed aborts the stream with an
- * error naming it: a truncated response is detectable by the client, a silently-wrong archive
- * is not.
+ * of file size. A file that changed or vanished since it was listed fails the stream with an
+ * error naming it (see archive-file.ts).
  */
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { PassThrough, Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { ZipFile } from 'yazl';
+
+import { READ_CHUNK_BYTES, entryStream } from './archive-file.js';
+import type { ArchiveEntry } from './archive-file.js';
+import { TarLayout, tarChunks } from './tar.js';
+import type { ByteRange } from './tar.js';
 
 export type ArchiveFormat = 'tar' | 'tgz' | 'zip';
 
-/** One regular file to put in the archive. `name` is relative ('a/b.bin'), '/'-separated, never absolute or containing '..' (caller guarantees); `path` is the absolute file on disk; `size` its size in bytes (from fs.stat by the caller). */
-export interface ArchiveEntry {
-  name: string;
-  path: string;
-  size: number;
-  mtimeMs: number;
-}
-
 const FILE_MODE = 0o644;
 const S_IFREG = 0o100000; // zip external attributes carry the file type too
-const BLOCK = 512;
-const END_OF_ARCHIVE = 2 * BLOCK;
 
-/** Streams the entries as an archive. `contentLength` is set for 'tar' only: the exact number of bytes the stream will produce (headers incl. any pax/long-name headers + padded data + end blocks). */
+/** Streams the entries as an archive. `contentLength` is set for 'tar' only: the exact number of bytes the stream will produce. */
 export function createArchiveStream(
   entries: ArchiveEntry[],
   format: ArchiveFormat,
 ): { stream: Readable; contentLength?: number } {
   switch (format) {
     case 'tar': {
-      const contentLength = tarLength(entries);
-      return { stream: tarStream(entries, contentLength), contentLength };
+      const layout = new TarLayout(entries);
+      return { stream: tarStream(layout, wholeOf(layout)), contentLength: layout.length };
     }
-    case 'tgz':
+    case 'tgz': {
       // pipeline() forwards tar errors to the gzip side and tears the tar down if the consumer
       // goes away; lazy() because piping starts the tar (and opens a file) immediately.
+      const layout = new TarLayout(entries);
       return {
-        stream: lazy(() => pipeline(tarStream(entries, tarLength(entries)), createGzip(), noop)),
+        stream: lazy(() => pipeline(tarStream(layout, wholeOf(layout)), createGzip(), noop)),
       };
+    }
     case 'zip':
       return { stream: zipStream(entries) };
   }
+}
+
+/** The whole archive as a range. */
+export const wholeOf = (layout: TarLayout): ByteRange => ({ start: 0, end: layout.length });
+
+/** `range` of the tar as a stream of fresh buffers (its consumer may keep them). */
+export function tarStream(layout: TarLayout, range: ByteRange): Readable {
+  const chunks = tarChunks(layout, range, READ_CHUNK_BYTES, (n) => Buffer.allocUnsafe(n));
+  return Readable.from(chunks, { objectMode: false });
+}
+
+/**
+ * Writes `range` of the tar to a Node HTTP response whose head is set, then ends it; no web
+ * streams in between, which cost the master about as much CPU as the data's own system calls.
+ * One buffer serves every chunk: the next chunk is read into it only once the socket has taken
+ * the previous one (the write callback), which is also the back-pressure.
+ *
+ * Resolves when done or when the client went away (files closed either way). Rejects with the
+ * archive's error (a file changed) after destroying the response, so the client sees fewer
+ * bytes than Content-Length.
+ */
+export async function writeTar(
+  out: ServerResponse,
+  layout: TarLayout,
+  range: ByteRange,
+): Promise<void> {
+  const gone = new Promise<'gone'>((resolve) => out.once('close', () => resolve('gone')));
+  const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, range.end - range.start));
+  const chunks = tarChunks(layout, range, READ_CHUNK_BYTES, (n) => buffer.subarray(0, n));
+  try {
+    for await (const chunk of chunks) {
+      const flushed = new Promise<'flushed' | 'gone'>((resolve) => {
+        out.write(chunk, (err) => resolve(err ? 'gone' : 'flushed'));
+      });
+      if ((await Promise.race([flushed, gone])) === 'gone') {
+        return; // leaving the loop closes the open file
+      }
+    }
+  } catch (err: unknown) {
+    out.destroy();
+    throw err;
+  }
+  out.end();
+}
+
+/**
+ * A strong ETag for the tar of `entries`: its bytes follow from the checkpoint and each file's
+ * name, size and mtime (and the layout, versioned here), so equal tags mean equal bytes as long
+ * as files are only replaced by writes that move their mtime.
+ */
+export function tarEtag(uuid: string, entries: readonly ArchiveEntry[]): string {
+  const hash = createHash('sha256').update(`tar-v1\n${uuid}\n`);
+  for (const e of entries) {
+    hash.update(`${JSON.stringify(e.name)} ${e.size} ${e.mtimeMs}\n`);
+  }
+  return `"${hash.digest('hex').slice(0, 32)}"`;
 }
 
 function noop(): void {}
@@ -53,127 +105,6 @@ function noop(): void {}
 function lazy(open: () => Readable): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     for await (const chunk of open()) yield chunk as Buffer;
-  }
-  return Readable.from(generate(), { objectMode: false });
-}
-
-const padded = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
-
-/** Exact size of the tar produced by tarStream(); tarStream() also verifies it while streaming. */
-function tarLength(entries: ArchiveEntry[]): number {
-  let total = END_OF_ARCHIVE;
-  for (const e of entries) total += tarHeaderBytes(e.name) + padded(e.size);
-  return total;
-}
-
-/**
- * Header bytes tar-stream 3 writes before an entry's data. It emits one 512-byte ustar header if
- * the name is ASCII and fits the 100-byte name field, possibly after moving leading directories
- * into the 155-byte prefix field; otherwise a pax extended header (a header block plus the padded
- * "<len> path=<name>\n" record) followed by the ustar header. The header size never depends on
- * the entry size (tar-stream switches to base-256 for huge sizes, still 512 bytes). This is
- * computed rather than measured with a throwaway pack because tar-stream only emits
- * asynchronously (streamx opens entries on a microtask), and the length is needed up front.
- */
-function tarHeaderBytes(name: string): number {
-  if (fitsUstar(name)) return BLOCK;
-  const len = Buffer.byteLength(` path=${name}\n`);
-  // The record's decimal length prefix counts its own digits.
-  let digits = String(len).length;
-  if (len + digits >= 10 ** digits) digits++;
-  return BLOCK + padded(len + digits) + BLOCK;
-}
-
-function fitsUstar(name: string): boolean {
-  if (Buffer.byteLength(name) !== name.length) return false; // non-ASCII always goes to pax
-  let rest = name;
-  let prefix = '';
-  // Same greedy split as tar-stream: peel directories off the front until the rest fits.
-  while (rest.length > 100) {
-    const i = rest.indexOf('/');
-    if (i === -1) return false;
-    prefix = prefix ? `${prefix}/${rest.slice(0, i)}` : rest.slice(0, i);
-    rest = rest.slice(i + 1);
-  }
-  return prefix.length <= 155;
-}
-
-const READ_CHUNK_BYTES = 1024 * 1024;
-
-/** Reads exactly `entry.size` bytes of the file, or throws an error naming it. */
-async function* readExactly(entry: ArchiveEntry): AsyncGenerator<Buffer> {
-  let read = 0;
-  try {
-    // `end` is inclusive: reading at most size+1 bytes detects growth without streaming it.
-    // 1 MiB reads instead of the default 64 KiB: every chunk then crosses tar-stream and the
-    // web-stream bridge to the socket, whose per-chunk cost dominated large archives.
-    for await (const chunk of createReadStream(entry.path, {
-      end: entry.size,
-      highWaterMark: READ_CHUNK_BYTES,
-    })) {
-      const buf = chunk as Buffer;
-      const keep = Math.min(buf.length, entry.size - read);
-      read += buf.length;
-      if (keep > 0) yield keep === buf.length ? buf : buf.subarray(0, keep);
-    }
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`archive: cannot read '${entry.name}': ${reason}`, { cause: err });
-  }
-  if (read !== entry.size) {
-    const got = read > entry.size ? 'it grew' : `got ${read}`;
-    throw new Error(
-      `archive: '${entry.name}' changed while streaming (expected ${entry.size} bytes, ${got})`,
-    );
-  }
-}
-
-function fileStream(entry: ArchiveEntry): Readable {
-  return Readable.from(readExactly(entry), { objectMode: false });
-}
-
-function tarStream(entries: ArchiveEntry[], contentLength: number): Readable {
-  async function* generate(): AsyncGenerator<Buffer> {
-    const tar = pack();
-    let index = 0;
-    // Entries are chained through tar-stream's completion callback, so the next file is only
-    // opened once the previous one has been fully written.
-    const next = (): void => {
-      const entry = entries[index++];
-      if (entry === undefined) return tar.finalize();
-      const file = fileStream(entry);
-      file.on('error', (err) => tar.destroy(err));
-      const header = {
-        name: entry.name,
-        size: entry.size,
-        mode: FILE_MODE,
-        mtime: new Date(entry.mtimeMs),
-        type: 'file' as const,
-      };
-      const sink = tar.entry(header, (err) => {
-        if (!err) return next();
-        file.destroy(); // pipe() would only pause it, keeping the fd open
-        tar.destroy(err);
-      });
-      // Failures already reach the callback above; without a listener, pipe() would rethrow the
-      // sink's error as an uncaught exception when the pack is destroyed.
-      sink.on('error', noop);
-      file.pipe(sink);
-    };
-    next(); // deferred to the first read by the generator, so nothing opens before that
-
-    // Guard the advertised Content-Length: failing loudly beats a response that hangs or is
-    // cut off by the HTTP layer if the computation ever disagrees with tar-stream.
-    let sent = 0;
-    for await (const chunk of tar) {
-      const buf = chunk as Buffer;
-      sent += buf.length;
-      if (sent > contentLength) throw new Error(`archive: tar exceeds computed ${contentLength}`);
-      yield buf;
-    }
-    if (sent !== contentLength) {
-      throw new Error(`archive: tar is ${sent} bytes, computed ${contentLength}`);
-    }
   }
   return Readable.from(generate(), { objectMode: false });
 }
@@ -196,7 +127,7 @@ function zipStream(entries: ArchiveEntry[]): Readable {
       };
       // yazl calls this when it reaches the entry, so files are opened one at a time.
       zip.addReadStreamLazy(entry.name, options, (cb) => {
-        current = fileStream(entry);
+        current = entryStream(entry);
         current.on('error', fail); // yazl pipe()s the stream, which doesn't forward errors
         cb(null, current);
       });

@@ -7,7 +7,8 @@ import { ApiError, AuthenticationError } from '../errors.js';
 import { isDefaultCert, loadMasterCert } from './certs.js';
 import { determinedConfigDir } from './config-path.js';
 import { resolveMasterUrl } from './master-url.js';
-import { createTlsFetch } from './tls-fetch.js';
+import { createTlsTransport } from './tls-fetch.js';
+import type { TlsTransport } from './tls-fetch.js';
 import { TokenStore } from './token-store.js';
 
 /** How to reach and sign in to a master. */
@@ -76,8 +77,11 @@ export async function openSession(options: SessionOptions = {}): Promise<Client>
   const env = options.env ?? process.env;
   const baseUrl = resolveMasterUrl(options.master, env);
   const configDir = determinedConfigDir(env);
-  const fetch = options.fetch ?? (await tlsFetch(baseUrl, options, env, configDir));
-  const anonymous = createClient({ baseUrl, fetch, retry: options.retry });
+  const transport =
+    options.fetch === undefined
+      ? await tlsTransport(baseUrl, options, env, configDir)
+      : { fetch: options.fetch };
+  const anonymous = createClient({ baseUrl, ...transport, retry: options.retry });
   const signal = options.signal;
 
   const store = await TokenStore.open(baseUrl, configDir);
@@ -193,16 +197,16 @@ async function login(
   }
 }
 
-/** A fetch applying the certificate settings, or undefined when global fetch will do. */
-async function tlsFetch(
+/** A transport applying the certificate settings, or none when the default one will do. */
+async function tlsTransport(
   baseUrl: string,
   options: SessionOptions,
   env: Record<string, string | undefined>,
   configDir: string,
-): Promise<FetchLike | undefined> {
+): Promise<TlsTransport | undefined> {
   if (!baseUrl.startsWith('https://')) {
     return undefined;
   }
   const cert = await loadMasterCert(baseUrl, options, env, configDir);
-  return isDefaultCert(cert) ? undefined : createTlsFetch(cert);
+  return isDefaultCert(cert) ? undefined : createTlsTransport(cert);
 }

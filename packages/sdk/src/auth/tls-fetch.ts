@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { checkServerIdentity, rootCertificates } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 
-import type { FetchLike } from '../client.js';
+import type { BodyOpener, FetchLike } from '../client.js';
+import { rawBodyOpener } from '../download/http-body.js';
 import type { MasterCert } from './certs.js';
 
 /*
@@ -15,14 +16,26 @@ import type { MasterCert } from './certs.js';
  * redirects nor ask for compression; a master does neither.
  */
 
+/** The client transport for an `https://` master with its own certificate settings. */
+export interface TlsTransport {
+  fetch: FetchLike;
+  /** Large bodies (archives), on sockets of their own with the same TLS settings. */
+  openBody: BodyOpener;
+}
+
 /**
- * A `fetch` for an `https://` master that trusts `cert.pem` on top of Node's bundled CAs (as
+ * A transport for an `https://` master that trusts `cert.pem` on top of Node's bundled CAs (as
  * Determined appends its PEM to certifi's bundle), skips verification with `noverify`, and checks
  * the certificate against `cert.name` when given (the connection still goes to, and SNI still
- * names, the URL's host, as Determined's `assert_hostname` does). Other URLs go to global fetch.
+ * names, the URL's host, as Determined's `assert_hostname` does). Other URLs go to global fetch,
+ * and bodies of `http://` URLs to a plain socket.
  */
-export function createTlsFetch(cert: MasterCert): FetchLike {
-  const agent = new Agent({ keepAlive: true, ...tlsConnectOptions(cert) });
+export function createTlsTransport(cert: MasterCert): TlsTransport {
+  const tls = tlsConnectOptions(cert);
+  return { fetch: tlsFetch(new Agent({ keepAlive: true, ...tls })), openBody: rawBodyOpener(tls) };
+}
+
+function tlsFetch(agent: Agent): FetchLike {
   return async (input, init) => {
     const request = new Request(input, init);
     const url = new URL(request.url);

@@ -12,7 +12,7 @@ import { ApiError, NetworkError } from '../errors.js';
 import { loadMasterCert } from './certs.js';
 import { openSession } from './session.js';
 import type { SessionOptions } from './session.js';
-import { createTlsFetch, tlsConnectOptions } from './tls-fetch.js';
+import { createTlsTransport, tlsConnectOptions } from './tls-fetch.js';
 
 const hasOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 if (!hasOpenssl) {
@@ -144,8 +144,8 @@ describe.skipIf(!hasOpenssl)('an HTTPS master with a self-signed certificate', (
   });
 
   it('streams answers, reports error statuses and honours an abort signal', async () => {
-    const fetch = createTlsFetch({ pem: certPem, noverify: false, name: 'det.internal' });
-    const client = createClient({ baseUrl: url, fetch, retry: { attempts: 1 } });
+    const transport = createTlsTransport({ pem: certPem, noverify: false, name: 'det.internal' });
+    const client = createClient({ baseUrl: url, ...transport, retry: { attempts: 1 } });
     const err = await client.request('GET', '/api/v1/me').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(401);
@@ -156,6 +156,31 @@ describe.skipIf(!hasOpenssl)('an HTTPS master with a self-signed certificate', (
     ).rejects.toThrow('stop');
     const info = await client.request<{ version: string }>('GET', '/api/v1/master');
     expect(info.version).toBe('test');
+  });
+
+  it('reads large bodies as Node streams over the same TLS settings', async () => {
+    const { openBody } = createTlsTransport({
+      pem: certPem,
+      noverify: false,
+      name: 'det.internal',
+    });
+    const res = await openBody(`${url}/api/v1/master`, {
+      headers: {},
+      signal: new AbortController().signal,
+    });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of res.body) {
+      chunks.push(chunk);
+    }
+    expect(res.status).toBe(200);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toMatchObject({ version: 'test' });
+    const strict = createTlsTransport({ pem: undefined, noverify: false, name: undefined });
+    await expect(
+      strict.openBody(`${url}/api/v1/master`, {
+        headers: {},
+        signal: new AbortController().signal,
+      }),
+    ).rejects.toThrow(/self-signed certificate/);
   });
 });
 

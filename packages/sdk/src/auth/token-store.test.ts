@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { tempDir } from '../../test/auth-helpers.js';
-import { AuthenticationError } from '../errors.js';
+import { ArgumentError, AuthenticationError } from '../errors.js';
 import { holdLock, withFileLock } from './file-lock.js';
 import { TokenStore } from './token-store.js';
 import {
@@ -249,6 +249,53 @@ describe('TokenStore', () => {
     expect(reread.activeUser).toBe('a');
     await reread.clearActive();
     expect((await TokenStore.open(URL_A, config)).activeUser).toBeUndefined();
+  });
+
+  it('logs in and out as det user login/logout do, each in one locked update', async () => {
+    const store = await TokenStore.open(URL_A, config);
+    await store.setToken('a', 'ta', { activate: true });
+    await store.setToken('b', 'tb');
+    expect(store.activeUser).toBe('a');
+    const reread = await TokenStore.open(URL_A, config);
+    expect([reread.activeUser, reread.getToken('a'), reread.getToken('b')]).toEqual([
+      'a',
+      'ta',
+      'tb',
+    ]);
+    // Logging out someone else leaves the active user; logging out the active user clears it.
+    await store.dropUser('b', { deactivate: true });
+    expect(store.activeUser).toBe('a');
+    await store.dropUser('a', { deactivate: true });
+    const after = await TokenStore.open(URL_A, config);
+    expect([after.activeUser, after.users()]).toEqual([undefined, []]);
+    expect(JSON.parse(await readFile(authJson(), 'utf8'))).toEqual({
+      version: 2,
+      masters: { [URL_A]: { tokens: {} } },
+    });
+  });
+
+  it('loads the store of the master and config dir the environment names', async () => {
+    const env = { DET_DEBUG_CONFIG_PATH: config, DET_MASTER: 'det.example.com' };
+    const store = await TokenStore.load({ env });
+    expect([store.masterUrl, store.path]).toEqual([
+      'http://det.example.com:8080',
+      join(config, 'auth.json'),
+    ]);
+    await store.setToken('a', 'ta');
+    const other = await TokenStore.load({ env, master: 'https://det.example.com' });
+    expect(other.masterUrl).toBe('https://det.example.com:443');
+    expect(other.users()).toEqual([]);
+    expect((await TokenStore.open('http://det.example.com:8080', config)).getToken('a')).toBe('ta');
+  });
+
+  it('refuses an empty user or token with an ArgumentError', async () => {
+    const store = await TokenStore.open(URL_A, config);
+    await expect(store.setToken('', 't')).rejects.toMatchObject({ rule: 'user' });
+    await expect(store.setToken('a', '')).rejects.toBeInstanceOf(ArgumentError);
+    await expect(TokenStore.open('localhost:8080', config)).rejects.toMatchObject({
+      rule: 'master',
+    });
+    expect(existsSync(authJson())).toBe(false);
   });
 
   it('keeps IPv6 masters in memory only, since Determined would call the file corrupt', async () => {

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-import { AuthenticationError } from '../errors.js';
+import { ArgumentError, AuthenticationError } from '../errors.js';
+import { determinedConfigDir } from './config-path.js';
 import { withFileLock } from './file-lock.js';
-import { canonicalMasterUrl } from './master-url.js';
+import { canonicalMasterUrl, resolveMasterUrl } from './master-url.js';
 import {
   CorruptTokenStoreError,
   emptyTokenStore,
@@ -14,16 +15,39 @@ import {
 } from './token-store-format.js';
 import type { MasterEntry, TokenStoreFile } from './token-store-format.js';
 
+/** Where `TokenStore.load` finds the master and the config directory. */
+export interface TokenStoreLoadOptions {
+  /** Master address; else `DET_MASTER`, `DET_MASTER_ADDR`, then `localhost:8080`. */
+  master?: string;
+  /**
+   * Environment for the master and the config directory (`DET_DEBUG_CONFIG_PATH`,
+   * `XDG_CONFIG_HOME`, `HOME`).
+   * @default process.env
+   */
+  env?: Record<string, string | undefined>;
+}
+
 /**
  * The session tokens Determined's CLI and SDK share, for one master: `<config dir>/auth.json`
- * (see `determinedConfigDir`), guarded by `auth.json.lock` and replaced atomically through
- * `auth.json.temp`, as determined-ai/determined: harness/determined/common/api/authentication.py
- * (`TokenStore`) does, so `det user login` and this SDK reuse each other's sessions.
+ * (v2 format), as determined-ai/determined: harness/determined/common/api/authentication.py
+ * (`TokenStore`) keeps it, so `det user login` of either CLI and both SDKs reuse each other's
+ * sessions.
  *
- * Reads take no lock (writers replace the file by rename, so a reader sees a whole file); each
- * update re-reads the file under the lock, applies one change and writes it back.
+ * Every change takes the same lock Determined's Python `filelock` takes (flock(2) on
+ * `auth.json.lock`), re-reads the file under it, applies the change and replaces the file
+ * atomically; reads take no lock (a reader always sees a whole file). The getters show the
+ * file as it was at `load`/`open`, updated by this instance's own changes.
+ *
+ * @example
+ * // det user login alice
+ * const store = await TokenStore.load({ master: 'det.example.com' });
+ * await store.setToken('alice', token, { activate: true });
+ * // det user logout
+ * const user = store.activeUser;
+ * if (user !== undefined) await store.dropUser(user, { deactivate: true });
  */
 export class TokenStore {
+  /** The canonical master URL whose tokens these are. */
   readonly masterUrl: string;
   /** The `auth.json` path. */
   readonly path: string;
@@ -36,13 +60,27 @@ export class TokenStore {
   }
 
   /**
-   * Reads the store for `masterUrl` (canonical) from `configDir`. A missing file is an empty
-   * store. A corrupt one is deleted, as Determined does, and reported by an
-   * {@link AuthenticationError} that says so; the next attempt starts afresh.
+   * Reads the store of the master `options.master` names (canonicalised as Determined does)
+   * from Determined's config directory, both resolved as `openSession` resolves them. A
+   * missing file is an empty store; a corrupt one is deleted (see {@link TokenStore.open}).
+   */
+  static load(options: TokenStoreLoadOptions = {}): Promise<TokenStore> {
+    const env = options.env ?? process.env;
+    return TokenStore.open(resolveMasterUrl(options.master, env), determinedConfigDir(env));
+  }
+
+  /**
+   * Reads the store for `masterUrl`, which must be canonical (`canonicalMasterUrl`; else an
+   * `ArgumentError`), from `configDir`. A missing file is an empty store. A corrupt one is
+   * deleted, as Determined does, and reported by an {@link AuthenticationError} that says so;
+   * the next attempt starts afresh.
    */
   static async open(masterUrl: string, configDir: string): Promise<TokenStore> {
     if (canonicalMasterUrl(masterUrl) !== masterUrl) {
-      throw new TypeError(`TokenStore needs a canonical master url, got ${masterUrl}`);
+      throw new ArgumentError(
+        'master',
+        `TokenStore needs a canonical master url (${canonicalMasterUrl(masterUrl)}), got ${masterUrl}`,
+      );
     }
     const path = join(configDir, 'auth.json');
     let file: TokenStoreFile;
@@ -68,23 +106,39 @@ export class TokenStore {
     return Object.keys(this.#entry.tokens ?? {});
   }
 
+  /** `user`'s stored token, or `undefined`. Whether the master still accepts it is not checked. */
   getToken(user: string): string | undefined {
     return this.#entry.tokens?.[user];
   }
 
-  /** Stores `user`'s token (the active user is left alone, as Determined's SDK login does). */
-  setToken(user: string, token: string): Promise<void> {
-    return this.#update((entry) => {
+  /**
+   * Stores `user`'s token. The active user is left alone, as the SDKs' login does, unless
+   * `activate` is set: then `user` becomes active in the same update (`det user login`).
+   */
+  async setToken(user: string, token: string, options: { activate?: boolean } = {}): Promise<void> {
+    checkName('user', user);
+    checkName('token', token);
+    await this.#update((entry) => {
       entry.tokens = { ...entry.tokens, [user]: token };
+      if (options.activate === true) {
+        entry.active_user = user;
+      }
     });
   }
 
-  /** Forgets `user`'s token. */
-  dropUser(user: string): Promise<void> {
+  /**
+   * Forgets `user`'s token; a user without one is no error. The active user is left alone, as
+   * the SDKs do when a token expires, unless `deactivate` is set: then, if `user` is the active
+   * user, there is none afterwards (`det user logout`).
+   */
+  dropUser(user: string, options: { deactivate?: boolean } = {}): Promise<void> {
     return this.#update((entry) => {
       const tokens = { ...entry.tokens };
       delete tokens[user];
       entry.tokens = tokens;
+      if (options.deactivate === true && entry.active_user === user) {
+        delete entry.active_user;
+      }
     });
   }
 
@@ -99,7 +153,7 @@ export class TokenStore {
     });
   }
 
-  /** Forgets the active user. */
+  /** Forgets the active user; the tokens stay (`det user logout --all` drops them first). */
   clearActive(): Promise<void> {
     return this.#update((entry) => {
       delete entry.active_user;
@@ -137,6 +191,12 @@ export class TokenStore {
       }
       this.#entry = entry;
     });
+  }
+}
+
+function checkName(what: 'user' | 'token', value: unknown): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new ArgumentError(what, `a ${what} must be a non-empty string`);
   }
 }
 

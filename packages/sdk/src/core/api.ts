@@ -1,8 +1,10 @@
 // The wire calls of Determined's unmanaged (core_v2) flow, one function each
 // (determined-ai/determined: harness/determined/experimental/core_v2/_unmanaged.py).
+import { ROUTES } from '@determined-ts/api';
 import type { ExperimentDto, TrialDto, TrialState } from '@determined-ts/api';
 
 import type { Client } from '../client.js';
+import type { TaskLogEntry } from './log-shipper.js';
 
 type Signal = { signal?: AbortSignal };
 
@@ -163,4 +165,16 @@ export async function reportCheckpoint(
   { signal }: Signal = {},
 ): Promise<void> {
   await client.request('POST', '/api/v1/checkpoints', { body, signal, idempotent: true });
+}
+
+/**
+ * `POST /task-logs` (no `/api/v1` prefix). Not retried here: the log shipper keeps a failed
+ * batch and sends it again on its next tick.
+ */
+export async function postTaskLogs(
+  client: Client,
+  entries: TaskLogEntry[],
+  { signal }: Signal = {},
+): Promise<void> {
+  await client.request('POST', ROUTES.taskLogs, { body: entries, signal });
 }

@@ -14,7 +14,8 @@ import {
 } from '../../test/core-helpers.js';
 import type { TestMaster } from '../../test/core-helpers.js';
 import { init } from './init.js';
-import type { CoreContext, CoreConfig } from './init.js';
+import type { CoreContext } from './context.js';
+import type { CoreConfig } from './init.js';
 
 describe('core.checkpoint', () => {
   let m: TestMaster;

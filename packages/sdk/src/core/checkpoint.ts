@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { getCheckpoint } from '../api/checkpoints.js';
@@ -7,6 +7,7 @@ import { downloadCheckpoint } from '../download/download.js';
 import type { DownloadOptions } from '../download/events.js';
 import { ArgumentError, StorageError } from '../errors.js';
 import { reportCheckpoint } from './api.js';
+import { syncParents, syncTreeDirs, writeFileSynced } from './fsync.js';
 import { toWireObject } from './json.js';
 import type { CheckpointStorageConfig } from './storage.js';
 import { storageBasePath } from './storage.js';
@@ -73,8 +74,10 @@ function asStorageError(err: unknown, what: string): unknown {
  * master. Supports `directory` and `shared_fs` storage.
  *
  * Each checkpoint appears whole or not at all: files are written to a hidden sibling directory
- * and renamed to `<uuid>/` once complete. Every file's sha256 is recorded with the master
- * (a Determined-TS extension that downloads verify).
+ * and renamed to `<uuid>/` once complete. Files and directories are synced to disk before the
+ * checkpoint is reported, so a checkpoint the master knows survives a crash of this machine.
+ * Every file's sha256 is recorded with the master (a Determined-TS extension that downloads
+ * verify).
  */
 export class CheckpointContext {
   readonly #state: CoreState;
@@ -207,9 +210,11 @@ export class CheckpointContext {
     const staging = join(base, `.${uuid}.partial`);
     const final = join(base, uuid);
     let manifest: TreeManifest;
+    let isPlaced = false;
     try {
+      let firstCreated: string | undefined;
       try {
-        await mkdir(base, { recursive: true });
+        firstCreated = await mkdir(base, { recursive: true });
         await mkdir(staging);
       } catch (err: unknown) {
         throw asStorageError(err, `cannot write to checkpoint storage ${base}`);
@@ -220,17 +225,27 @@ export class CheckpointContext {
         // Python's json.dump(indent=2) layout. It replaces a metadata.json of the caller's, as
         // in Determined, which writes the metadata into the checkpoint directory first.
         const text = JSON.stringify(wireMetadata, null, 2);
-        await writeFile(join(staging, METADATA_FILE), text);
+        // A metadata.json that `fill` wrote is replaced, never written through (it may be a link).
+        await rm(join(staging, METADATA_FILE), { force: true });
+        await writeFileSynced(join(staging, METADATA_FILE), text);
         const bytes = Buffer.byteLength(text);
         manifest.resources[METADATA_FILE] = bytes;
         manifest.digests[METADATA_FILE] = createHash('sha256').update(text).digest('hex');
+        // Every file was synced as it was written. Once the master has the report, the
+        // checkpoint must survive a crash: sync the directories bottom-up, rename the whole
+        // tree into place, then sync the directory that now names it.
+        const dirs = Object.keys(manifest.resources).filter((rel) => rel.endsWith('/'));
+        await syncTreeDirs(staging, dirs);
         await rename(staging, final);
+        isPlaced = true;
+        await syncParents(base, firstCreated);
       } catch (err: unknown) {
         throw asStorageError(err, `cannot store checkpoint ${uuid} in ${base}`);
       }
     } catch (err: unknown) {
-      await rm(staging, { recursive: true, force: true }).catch(() => {
-        // Best effort: the original error matters more than a leftover hidden directory.
+      // An unreported checkpoint is garbage, wherever it got to.
+      await rm(isPlaced ? final : staging, { recursive: true, force: true }).catch(() => {
+        // Best effort: the original error matters more than a leftover directory.
       });
       throw err;
     }

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 
-import type { JsonObject } from '@determined-ts/api';
-
 import { getMasterInfo } from '../api/trials.js';
 import { openSession } from '../auth/session.js';
 import type { SessionOptions } from '../auth/session.js';
@@ -11,12 +9,17 @@ import {
   createUnmanagedExperiment,
   createUnmanagedTrial,
   patchTrial,
+  postTaskLogs,
   startRun,
   startTrial,
 } from './api.js';
 import { CheckpointContext } from './checkpoint.js';
+import { CoreContext } from './context.js';
 import { Heartbeat, SILENT_LOGGER } from './heartbeat.js';
 import type { CoreLogger } from './heartbeat.js';
+import { LogShipper } from './log-shipper.js';
+import { teeWrites } from './output-tee.js';
+import type { TeeableStream } from './output-tee.js';
 import { ReportQueue } from './report-queue.js';
 import { resolveStorageConfig } from './storage.js';
 import type { CheckpointStorageConfig } from './storage.js';
@@ -72,102 +75,50 @@ export interface CoreInitOptions extends Omit<SessionOptions, 'signal'> {
   config: CoreConfig;
   /** An already signed-in client; when given, no login happens. */
   client?: Client;
-  /** Receives heartbeat failures, which are never thrown. @default drops them */
+  /**
+   * Receives the failures that are never thrown: heartbeats, log shipping, closing on exit.
+   * @default drops them
+   */
   logger?: CoreLogger;
   /** @default 60000 */
   heartbeatIntervalMs?: number;
   /** Delay before the next heartbeat after a failed one. @default 10000 */
   heartbeatRetryMs?: number;
-  /** Clock for checkpoint report times. @default Date.now */
+  /**
+   * Tee what the process writes to stdout and stderr into the trial's task logs (what
+   * `det trial logs` shows), as Determined's core_v2 always does for unmanaged trials. The
+   * output still reaches the terminal. Output of child processes is not seen.
+   * @default true
+   */
+  shipOutput?: boolean;
+  /** The streams `shipOutput` tees. @default process.stdout and process.stderr */
+  outputStreams?: { stdout: TeeableStream; stderr: TeeableStream };
+  /** How often log lines are posted to the master. @default 1000 */
+  logFlushIntervalMs?: number;
+  /**
+   * About the most memory log lines may take while the master cannot take them; beyond it the
+   * oldest are dropped, and the logs say how many.
+   * @default 8 MiB
+   */
+  logBufferBytes?: number;
+  /**
+   * Close the trial when the process ends without `close()`, as core_v2's exit hooks do:
+   * - an uncaught exception or unhandled rejection: ERROR; the error is printed and the process
+   *   exits with code 1, as Node does;
+   * - SIGINT or SIGTERM: ERROR; then the process dies of the signal, as it would have;
+   * - the script ends (the event loop runs dry): COMPLETED, or ERROR when `process.exitCode` is
+   *   not 0.
+   *
+   * Each applies only while nothing else listens for that event (a listener of your own keeps
+   * Node's default from applying, and ours steps aside too). `process.exit()` runs no
+   * asynchronous code, so it leaves the trial RUNNING: close before calling it.
+   * @default true
+   */
+  closeOnExit?: boolean;
+  /** Clock for checkpoint report and log times. @default Date.now */
   now?: () => number;
   /** Aborts the requests `init` makes. */
   signal?: AbortSignal;
-}
-
-/** What `init()` learned about the run; Determined's `core.info` for an unmanaged trial. */
-export interface CoreInfo {
-  masterUrl: string;
-  clusterId: string;
-  experimentId: number;
-  trialId: number;
-  taskId: string;
-  /** Sent with every metrics report; grows by one on each `init()` of the same trial. */
-  trialRunId: number;
-  hparams: JsonObject;
-  /** `steps_completed` of the trial's latest checkpoint when this run started, else 0. */
-  stepsCompleted: number;
-  /** The uuid of that checkpoint, to resume from. */
-  latestCheckpoint: string | undefined;
-  /** The storage backend id the master assigned to `checkpointStorage`. */
-  storageId: number | undefined;
-  checkpointStorage: CheckpointStorageConfig;
-}
-
-export interface CoreCloseOptions {
-  /** What ended the run badly: any value other than `undefined` marks the trial ERROR. */
-  error?: unknown;
-}
-
-/**
- * A running unmanaged trial: report metrics with `train`, store checkpoints with `checkpoint`,
- * and always `close()` it (in a `finally`), which marks the trial COMPLETED or ERROR.
- */
-export class CoreContext {
-  readonly info: CoreInfo;
-  readonly train: TrainContext;
-  readonly checkpoint: CheckpointContext;
-  /** The signed-in client the context reports with. */
-  readonly client: Client;
-  readonly #state: CoreState;
-  readonly #heartbeat: Heartbeat;
-  #closing: Promise<void> | undefined;
-
-  /** @internal Made by `init()`. */
-  constructor(parts: {
-    info: CoreInfo;
-    state: CoreState;
-    train: TrainContext;
-    checkpoint: CheckpointContext;
-    heartbeat: Heartbeat;
-  }) {
-    this.info = parts.info;
-    this.client = parts.state.client;
-    this.train = parts.train;
-    this.checkpoint = parts.checkpoint;
-    this.#state = parts.state;
-    this.#heartbeat = parts.heartbeat;
-  }
-
-  /**
-   * Ends the run: stops the heartbeat, waits for queued reports and uploads in flight, then
-   * marks the trial COMPLETED, or ERROR when `error` is given or a report failed (that report's
-   * error is then thrown). Later calls return the same promise.
-   */
-  close(options: CoreCloseOptions = {}): Promise<void> {
-    this.#closing ??= this.#close(options.error);
-    return this.#closing;
-  }
-
-  async #close(error: unknown): Promise<void> {
-    this.#state.isClosed = true;
-    await this.#heartbeat.stop();
-    let flushFailure: { error: unknown } | undefined;
-    try {
-      await this.#state.queue.flush();
-    } catch (err: unknown) {
-      flushFailure = { error: err };
-    }
-    await this.checkpoint.settle();
-    const failed = error !== undefined || flushFailure !== undefined;
-    await patchTrial(
-      this.#state.client,
-      this.info.trialId,
-      failed ? 'STATE_ERROR' : 'STATE_COMPLETED',
-    );
-    if (flushFailure !== undefined) {
-      throw flushFailure.error;
-    }
-  }
 }
 
 function checkConfig(config: CoreConfig): void {
@@ -223,7 +174,12 @@ function experimentConfigText(config: CoreConfig, storage: CheckpointStorageConf
 /**
  * Starts an unmanaged trial on a master, as Determined's `core_v2.init()` does: creates (or,
  * with external ids, finds) the experiment and trial, starts a run, registers the checkpoint
- * storage, marks the trial RUNNING and keeps it alive with a heartbeat until `close()`.
+ * storage, marks the trial RUNNING and keeps it alive with a heartbeat until `close()`. From
+ * then on the process's output goes to the trial's logs too (`shipOutput`), and a process that
+ * dies or ends without `close()` closes the trial (`closeOnExit`).
+ *
+ * `run(fn)` closes the trial COMPLETED when `fn` succeeds and ERROR when it throws. (`await
+ * using` cannot do this: a disposer is not told whether its block threw.)
  *
  * Throws `ArgumentError` for a bad config, `AuthenticationError` when login fails and
  * `ApiError`/`NetworkError` when the master refuses or cannot be reached.
@@ -232,14 +188,10 @@ function experimentConfigText(config: CoreConfig, storage: CheckpointStorageConf
  * const core = await init({
  *   config: { name: 'mnist', searcher: { metric: 'val_loss' }, checkpoint_storage: '/ckpts' },
  * });
- * try {
+ * await core.run(async () => {
  *   await core.train.reportValidationMetrics(100, { val_loss: 0.2 });
  *   await core.checkpoint.upload('./out', { steps_completed: 100 });
- *   await core.close();
- * } catch (error) {
- *   await core.close({ error });
- *   throw error;
- * }
+ * });
  */
 export async function init(options: CoreInitOptions): Promise<CoreContext> {
   const { config, signal } = options;
@@ -277,11 +229,23 @@ export async function init(options: CoreInitOptions): Promise<CoreContext> {
     queue: new ReportQueue(),
     isClosed: false,
   };
+  const logger = options.logger ?? SILENT_LOGGER;
+  const now = options.now ?? Date.now;
   const heartbeat = new Heartbeat(() => patchTrial(client, trial.id, undefined), {
     intervalMs: options.heartbeatIntervalMs ?? 60_000,
     retryMs: options.heartbeatRetryMs ?? 10_000,
-    logger: options.logger ?? SILENT_LOGGER,
+    logger,
   });
+  const logs = new LogShipper({
+    taskId: trial.taskId,
+    post: (entries) =>
+      postTaskLogs(client, entries, { signal: AbortSignal.timeout(LOG_POST_TIMEOUT_MS) }),
+    now,
+    flushIntervalMs: options.logFlushIntervalMs ?? 1000,
+    maxBufferBytes: options.logBufferBytes ?? 8 * 1024 * 1024,
+    logger,
+  });
+  const stopCapture = captureOutput(logs, options);
   const context = new CoreContext({
     info: {
       masterUrl: client.baseUrl,
@@ -305,10 +269,35 @@ export async function init(options: CoreInitOptions): Promise<CoreContext> {
       taskId: trial.taskId,
       storageId,
       storage,
-      now: options.now ?? Date.now,
+      now,
     }),
     heartbeat,
+    logs,
+    logger,
+    stopCapture,
+    closeOnExit: options.closeOnExit ?? true,
   });
   heartbeat.start();
+  logs.start();
   return context;
+}
+
+/** A post that hangs must not hold the logs back forever: it is given up and retried. */
+const LOG_POST_TIMEOUT_MS = 30_000;
+
+/** Tees stdout and stderr into `logs` when `shipOutput` is on; returns what stops it. */
+function captureOutput(logs: LogShipper, options: CoreInitOptions): () => void {
+  if (options.shipOutput === false) {
+    return () => undefined;
+  }
+  const streams = options.outputStreams ?? { stdout: process.stdout, stderr: process.stderr };
+  const stops = [
+    teeWrites(streams.stdout, (chunk, encoding) => logs.capture('stdout', chunk, encoding)),
+    teeWrites(streams.stderr, (chunk, encoding) => logs.capture('stderr', chunk, encoding)),
+  ];
+  return () => {
+    for (const stop of stops.splice(0)) {
+      stop();
+    }
+  };
 }

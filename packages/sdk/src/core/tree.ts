@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
-import { mkdir, readdir, realpath, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 
 import { StorageError } from '../errors.js';
+import { writeAll } from './fsync.js';
 
 /** What a checkpoint directory holds, in the shapes the master's report wants. */
 export interface TreeManifest {
@@ -76,7 +76,10 @@ async function resolveEntry(
   return { path: target, stats };
 }
 
-/** Copies one file, hashing the bytes as they stream through (no second read). */
+/**
+ * Copies one file, hashing the bytes as they stream through (no second read), and syncs the copy
+ * to disk before closing it: a reported checkpoint must survive a crash.
+ */
 async function copyFileHashing(
   src: string,
   dst: string,
@@ -85,35 +88,44 @@ async function copyFileHashing(
 ): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   let size = 0;
-  await pipeline(
-    createReadStream(src, { highWaterMark: READ_CHUNK_BYTES }),
-    async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        size += chunk.length;
-        yield chunk;
-      }
-    },
-    // `wx`: the staging directory is ours and fresh, so an existing file means a bug or a race.
-    createWriteStream(dst, { flags: 'wx', mode: stats.mode & 0o777 }),
-    { signal },
-  );
-  // As shutil.copy2, which Determined's shared_fs upload uses: keep the modification time.
-  await utimes(dst, stats.atime, stats.mtime);
+  // `wx`: the staging directory is ours and fresh, so an existing file means a bug or a race.
+  const out = await open(dst, 'wx', stats.mode & 0o777);
+  try {
+    for await (const chunk of createReadStream(src, { highWaterMark: READ_CHUNK_BYTES, signal })) {
+      const buf = chunk as Buffer;
+      hash.update(buf);
+      size += buf.length;
+      await writeAll(out, buf);
+    }
+    // As shutil.copy2, which Determined's shared_fs upload uses: keep the modification time.
+    await out.utimes(stats.atime, stats.mtime);
+    await out.sync();
+  } finally {
+    await out.close();
+  }
   return { size, sha256: hash.digest('hex') };
 }
 
-/** Hashes one file in place. */
+/** Hashes one file in place and syncs it to disk (`storePath` files were written by the caller). */
 async function hashFile(
   path: string,
   signal: AbortSignal | undefined,
 ): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, signal })) {
-    const buf = chunk as Buffer;
-    hash.update(buf);
-    size += buf.length;
+  // Read-only suffices for fsync on Linux and macOS, and works for files the caller made 0444.
+  const handle = await open(path, 'r');
+  try {
+    const stream = handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES, autoClose: false });
+    for await (const chunk of stream) {
+      signal?.throwIfAborted();
+      const buf = chunk as Buffer;
+      hash.update(buf);
+      size += buf.length;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
   return { size, sha256: hash.digest('hex') };
 }

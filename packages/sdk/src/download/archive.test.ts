@@ -13,7 +13,7 @@ import {
 } from '../../test/download-helpers.js';
 import type { DownloadMaster, TarEntry } from '../../test/download-helpers.js';
 import { Checkpoint } from '../checkpoint.js';
-import { ApiError, IntegrityError, NetworkError } from '../errors.js';
+import { ApiError, ArgumentError, IntegrityError, NetworkError } from '../errors.js';
 import type { DownloadEvent } from './events.js';
 
 let m: DownloadMaster;
@@ -49,6 +49,61 @@ function serveTar(tar: Buffer): void {
 }
 
 const BIG = 'x'.repeat(200_000);
+
+/** An archive request as the transport saw it, and the status the master gave it. */
+interface SeenRequest {
+  range: string | null;
+  ifRange: string | null;
+  status: number;
+  etag: string | null;
+}
+
+/**
+ * Records every archive request; `answer` may replace the n-th (1-based) response, given the
+ * master's and its whole body (`undefined`: the master's answer as it was).
+ */
+function recordArchiveRequests(
+  answer: (res: Response, body: Buffer, n: number) => Response | undefined,
+): SeenRequest[] {
+  const seen: SeenRequest[] = [];
+  m.setTransport(async (input, init, next) => {
+    const res = await next(input, init);
+    if (!isArchive(input)) {
+      return res;
+    }
+    const headers = new Headers(init?.headers);
+    seen.push({
+      range: headers.get('range'),
+      ifRange: headers.get('if-range'),
+      status: res.status,
+      etag: res.headers.get('etag'),
+    });
+    const body = await readBody(res);
+    return answer(res, body, seen.length) ?? new Response(body, res);
+  });
+  return seen;
+}
+
+/** `body` with `res`'s head, whose bytes stop coming after `after` (the stream stays open). */
+function stallingResponse(res: Response, body: Buffer, after: number): Response {
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= after) {
+        return new Promise<void>(() => undefined); // never pulls again
+      }
+      const n = Math.min(4096, after - sent);
+      controller.enqueue(body.subarray(sent, sent + n));
+      sent += n;
+      return undefined;
+    },
+  });
+  return new Response(stream, { status: res.status, headers: res.headers });
+}
+
+function progressBytes(events: DownloadEvent[]): number[] {
+  return events.flatMap((e) => (e.type === 'progress' ? [e.bytes] : []));
+}
 
 describe('download (master)', () => {
   it('unpacks the master archive, sizes and digests checked', async () => {
@@ -140,15 +195,40 @@ describe('download (master)', () => {
     expect(archiveRequests()).toBe(1);
   });
 
-  it('restarts the archive from scratch after a connection reset mid-stream', async () => {
+  it('resumes with Range and If-Range after a connection reset mid-stream', async () => {
     const c = await m.seed({ 'a.bin': BIG, 'b.bin': 'b'.repeat(50_000) });
-    let calls = 0;
-    m.setTransport(async (input, init, next) => {
-      const res = await next(input, init);
-      if (!isArchive(input) || ++calls > 1) {
-        return res;
+    const seen = recordArchiveRequests((res, body, n) =>
+      n === 1 ? bodyResponse(body, { headers: res.headers, failAfter: 120_000 }) : undefined,
+    );
+    const events: DownloadEvent[] = [];
+    const dir = await c.download(join(m.workDir, 'out'), {
+      mode: 'master',
+      progressIntervalMs: 0,
+      onProgress: (e) => events.push(e),
+    });
+    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe(BIG);
+    expect(await readFile(join(dir, 'b.bin'), 'utf8')).toBe('b'.repeat(50_000));
+    const etag = seen[0]?.etag;
+    expect(etag).toMatch(/^"[^"]+"$/);
+    expect(seen).toEqual([
+      { range: null, ifRange: null, status: 200, etag },
+      { range: 'bytes=120000-', ifRange: etag, status: 206, etag },
+    ]);
+    // The count never went back, and ended at the total.
+    const bytes = progressBytes(events);
+    expect(bytes.every((b, i) => i === 0 || b >= (bytes[i - 1] ?? 0))).toBe(true);
+    expect(bytes.at(-1)).toBe(250_000);
+  });
+
+  it('starts over, bytes taken back, when the first answer has no ETag', async () => {
+    const c = await m.seed({ 'a.bin': BIG, 'b.bin': 'b'.repeat(50_000) });
+    const seen = recordArchiveRequests((res, body, n) => {
+      if (n > 1) {
+        return undefined;
       }
-      return bodyResponse(await readBody(res), { headers: res.headers, failAfter: 120_000 });
+      const headers = new Headers(res.headers);
+      headers.delete('etag');
+      return bodyResponse(body, { headers, failAfter: 120_000 });
     });
     const events: DownloadEvent[] = [];
     const dir = await c.download(join(m.workDir, 'out'), {
@@ -156,13 +236,120 @@ describe('download (master)', () => {
       progressIntervalMs: 0,
       onProgress: (e) => events.push(e),
     });
-    expect(calls).toBe(2);
     expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe(BIG);
-    expect(await readFile(join(dir, 'b.bin'), 'utf8')).toBe('b'.repeat(50_000));
-    // The progress count went back to zero for the second attempt and ended at the total.
-    const bytes = events.flatMap((e) => (e.type === 'progress' ? [e.bytes] : []));
+    expect(seen.map((r) => [r.range, r.status])).toEqual([
+      [null, 200],
+      [null, 200],
+    ]);
+    const bytes = progressBytes(events);
     expect(bytes.some((b, i) => i > 0 && b < (bytes[i - 1] ?? 0))).toBe(true);
     expect(bytes.at(-1)).toBe(250_000);
+  });
+
+  it('starts over when a ranged request is answered with the whole archive', async () => {
+    const c = await m.seed({ 'a.bin': BIG, 'b.bin': 'b'.repeat(50_000) });
+    let calls = 0;
+    m.setTransport(async (input, init, next) => {
+      if (!isArchive(input)) {
+        return next(input, init);
+      }
+      calls += 1;
+      const headers = new Headers(init?.headers);
+      headers.delete('range'); // a server (or proxy) that ignores Range
+      const res = await next(input, { ...init, headers });
+      return calls === 1
+        ? bodyResponse(await readBody(res), { headers: res.headers, failAfter: 120_000 })
+        : res;
+    });
+    const dir = await c.download(join(m.workDir, 'out'), { mode: 'master' });
+    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe(BIG);
+    expect(await readFile(join(dir, 'b.bin'), 'utf8')).toBe('b'.repeat(50_000));
+    expect(calls).toBe(2);
+  });
+
+  it('starts over, once, when a ranged request gets 412', async () => {
+    const c = await m.seed({ 'a.bin': BIG });
+    const seen = recordArchiveRequests((res, body, n) => {
+      if (n === 1) {
+        return bodyResponse(body, { headers: res.headers, failAfter: 100_000 });
+      }
+      return n === 2 ? new Response('{"message":"changed"}', { status: 412 }) : undefined;
+    });
+    const dir = await c.download(join(m.workDir, 'out'), {
+      mode: 'master',
+      retry: { attempts: 2, baseDelayMs: 0 },
+    });
+    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe(BIG);
+    expect(seen.map((r) => r.range)).toEqual([null, 'bytes=100000-', null]);
+  });
+
+  it('fails with IntegrityError when a 206 holds another range than the one asked for', async () => {
+    const c = await m.seed({ 'a.bin': BIG });
+    let calls = 0;
+    m.setTransport(async (input, init, next) => {
+      if (!isArchive(input)) {
+        return next(input, init);
+      }
+      calls += 1;
+      if (calls === 1) {
+        const res = await next(input, init);
+        return bodyResponse(await readBody(res), { headers: res.headers, failAfter: 100_000 });
+      }
+      const headers = new Headers(init?.headers);
+      headers.set('range', 'bytes=99000-'); // a server that sends bytes from elsewhere
+      return next(input, { ...init, headers });
+    });
+    const target = join(m.workDir, 'out');
+    const err = await c.download(target, { mode: 'master' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toMatch(/asked for bytes 100000- .* Content-Range bytes 99000-/);
+    expect(calls).toBe(2);
+    await expectNothingLeft(target);
+  });
+
+  it('gives up a body that stalls for idleTimeoutMs and resumes it', async () => {
+    const c = await m.seed({ 'a.bin': BIG });
+    const seen = recordArchiveRequests((res, body, n) =>
+      n === 1 ? stallingResponse(res, body, 100_000) : undefined,
+    );
+    const started = Date.now();
+    const dir = await c.download(join(m.workDir, 'out'), {
+      mode: 'master',
+      idleTimeoutMs: 300,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe(BIG);
+    expect(seen.map((r) => [r.range, r.status])).toEqual([
+      [null, 200],
+      ['bytes=100000-', 206],
+    ]);
+  });
+
+  it('fails with NetworkError when the master sends no answer within idleTimeoutMs', async () => {
+    const c = await m.seed({ 'a.bin': 'a' });
+    m.setTransport((input, init, next) =>
+      isArchive(input) ? new Promise<Response>(() => undefined) : next(input, init),
+    );
+    const target = join(m.workDir, 'out');
+    const err = await c
+      .download(target, { mode: 'master', idleTimeoutMs: 200, retry: { attempts: 2 } })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toMatch(/no data for 0\.2 s .*stalled/);
+    expect(archiveRequests()).toBe(2);
+    await expectNothingLeft(target);
+  });
+
+  it.each([0, -1, Number.NaN])('refuses idleTimeoutMs %s', async (idleTimeoutMs) => {
+    const c = await m.seed({ 'a.bin': 'a' });
+    const target = join(m.workDir, 'out');
+    const err = await c
+      .download(target, { mode: 'master', idleTimeoutMs })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArgumentError);
+    expect(err).toMatchObject({ rule: 'idle-timeout' });
+    expect(archiveRequests()).toBe(0);
+    await expectNothingLeft(target);
   });
 
   it('fails with NetworkError after resets on every attempt, leaving nothing', async () => {
@@ -170,7 +357,11 @@ describe('download (master)', () => {
     m.setTransport(async (input, init, next) => {
       const res = await next(input, init);
       return isArchive(input)
-        ? bodyResponse(await readBody(res), { headers: res.headers, failAfter: 100_000 })
+        ? bodyResponse(await readBody(res), {
+            headers: res.headers,
+            status: res.status,
+            failAfter: 100_000,
+          })
         : res;
     });
     const target = join(m.workDir, 'out');
@@ -189,7 +380,11 @@ describe('download (master)', () => {
       // Cut at a tar block boundary after the whole file: only the end-of-archive is missing.
       const body = await readBody(res);
       return isArchive(input)
-        ? bodyResponse(body, { headers: res.headers, endAfter: body.length - 1024 })
+        ? bodyResponse(body, {
+            headers: res.headers,
+            status: res.status,
+            endAfter: body.length - 1024,
+          })
         : new Response(body, res);
     });
     const target = join(m.workDir, 'out');

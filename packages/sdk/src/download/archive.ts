@@ -1,28 +1,32 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-
-import { extract as tarExtract } from 'tar-stream';
-import type { Extract, Header } from 'tar-stream';
 
 import { createApiError } from '../client.js';
-import type { Client, RetryPolicy } from '../client.js';
-import { IntegrityError, NetworkError } from '../errors.js';
-import { checkRelativePath, parentDirs } from '../storage/paths.js';
-import { checkDigest, checkSize } from './direct.js';
+import type { Client, RetryPolicy, StreamedResponse } from '../client.js';
+import { ArgumentError, IntegrityError, NetworkError } from '../errors.js';
+import { HashPool, isWorthAPool } from './hash-pool.js';
+import { openRawBody } from './http-body.js';
+import { parseContentRange } from './http-response.js';
+import { IdleTimeout, raceAbort } from './idle-timeout.js';
 import type { Manifest } from './manifest.js';
 import type { ProgressReporter } from './progress.js';
 import { withRetry } from './retry.js';
-import { FileSink } from './sink.js';
+import { TarFormatError, TarTruncatedError } from './tar-reader.js';
+import { ArchiveUnpacking } from './unpacker.js';
+
+/** How long an archive request may go without a byte (the AWS CRT's throughput floor). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
 export interface ArchiveFetch {
   client: Client;
   uuid: string;
   manifest: Manifest;
-  /** The temporary directory being filled; emptied before every attempt. */
+  /** The temporary directory being filled; emptied whenever the archive starts over. */
   dir: string;
   progress: ProgressReporter;
   retry: RetryPolicy;
   signal: AbortSignal;
+  /** @default DEFAULT_IDLE_TIMEOUT_MS */
+  idleTimeoutMs?: number | undefined;
 }
 
 /** The master's archive URL for a checkpoint (Determined's `GET /checkpoints/{uuid}`). */
@@ -30,7 +34,7 @@ export function archiveUrl(client: Client, uuid: string): string {
   return `${client.baseUrl}/checkpoints/${encodeURIComponent(uuid)}`;
 }
 
-/** A failure worth another attempt at the whole archive; `error` is what the caller sees last. */
+/** A failure worth another attempt; `error` is what the caller sees last. */
 class Transient extends Error {
   readonly error: Error;
 
@@ -44,263 +48,312 @@ class Transient extends Error {
  * Downloads the checkpoint as a tar from the master and unpacks it into `dir`, checking every
  * entry: regular files and directories only (links and devices are refused), relative paths
  * that stay inside, sizes as `resources` lists them, sha256 where known, and no resource
- * missing at the end. A 5xx answer, a dropped connection or a body shorter than its
- * Content-Length restarts the archive from scratch, with backoff; a corrupt archive does not.
+ * missing at the end.
+ *
+ * A 5xx answer, a dropped connection, a body shorter than its Content-Length and a stall (no
+ * byte for `idleTimeoutMs`, from the connection on) are retried with backoff. When the first
+ * answer carried a strong ETag, a retry asks for the rest only (`Range: bytes=<offset>-` with
+ * `If-Range: <etag>`) and goes on unpacking at that very byte; if the files changed meanwhile
+ * the master sends the whole new archive (200) and unpacking starts over in an emptied `dir`,
+ * as it does without an ETag. A corrupt archive, a failed check or a 206 for another range than
+ * the one asked for is not retried.
+ *
+ * The body is read through the client's `openBody` (a socket of its own for the default transport).
+ * When there is enough to hash, a written file's sha256 is checked by a worker that reads it
+ * back while the archive goes on; otherwise it is hashed on its way to disk.
  */
 export async function fetchArchive(job: ArchiveFetch): Promise<void> {
+  const idleTimeoutMs = checkIdleTimeout(job.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+  const pool = isWorthAPool(job.manifest.files) ? new HashPool() : undefined;
+  const download = new ArchiveDownload(job, pool, idleTimeoutMs);
   try {
     await withRetry(
       job.retry,
       job.signal,
       (err) => err instanceof Transient,
-      async (attempt) => {
-        if (attempt > 1) {
-          job.progress.add(-job.progress.bytes);
-          await rm(job.dir, { recursive: true, force: true });
-          await mkdir(job.dir);
-        }
-        await fetchOnce(job);
-      },
+      () => download.attempt(),
     );
   } catch (err: unknown) {
     throw err instanceof Transient ? err.error : err;
+  } finally {
+    await download.close();
+    await pool?.close();
   }
 }
 
-async function fetchOnce(job: ArchiveFetch): Promise<void> {
-  const url = archiveUrl(job.client, job.uuid);
-  const headers: Record<string, string> = { accept: 'application/x-tar' };
-  if (job.client.token !== undefined) {
-    headers.authorization = `Bearer ${job.client.token}`;
-  }
-  // Aborted when unpacking fails, so the body stops flowing.
-  const stop = new AbortController();
-  const signal = AbortSignal.any([job.signal, stop.signal]);
-  let res: Response;
-  try {
-    res = await job.client.fetch(url, { method: 'GET', headers, signal });
-  } catch (err: unknown) {
-    job.signal.throwIfAborted();
-    throw new Transient(new NetworkError(url, { cause: err }));
-  }
-  if (!res.ok) {
-    const error = await createApiError('GET', url, res);
-    throw res.status >= 500 ? new Transient(error) : error;
-  }
-  if (res.body === null) {
-    throw new Transient(new IntegrityError('', `GET ${url}: the archive has no body`));
-  }
-  const lengthHeader = res.headers.get('content-length');
-  // With a transport encoding, Content-Length counts encoded bytes, not the ones we read.
-  const declared = lengthHeader === null ? Number.NaN : Number(lengthHeader);
-  const expectedLength =
-    Number.isSafeInteger(declared) && res.headers.get('content-encoding') === null
-      ? declared
-      : undefined;
-
-  const extract = tarExtract();
-  // The iterator must listen before the first chunk goes in: an entry emitted with nobody
-  // listening is lost, and the parser then waits for it forever.
-  const entries = extract[Symbol.asyncIterator]();
-  const reader = res.body.getReader();
-  let feedError: Error | undefined;
-  const feeding = feed(reader, extract, url, expectedLength).catch((err: unknown) => {
-    feedError = err instanceof Error ? err : new Error(String(err));
-    extract.destroy(feedError);
-  });
-  try {
-    await unpack(job, entries);
-    await feeding;
-    if (feedError !== undefined) {
-      throw feedError;
-    }
-  } catch (err: unknown) {
-    // Whichever side failed first is the cause; stopping the body below fails the other too.
-    const cause = feedError ?? err;
-    stop.abort();
-    extract.destroy();
-    await reader.cancel().catch(() => undefined);
-    await feeding;
-    job.signal.throwIfAborted();
-    throw classify(cause, url);
-  }
-}
-
-/** Moves the HTTP body into the tar parser with back-pressure, counting bytes. */
-async function feed(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  extract: Extract,
-  url: string,
-  expectedLength: number | undefined,
-): Promise<void> {
-  let received = 0;
-  for (;;) {
-    let chunk: Awaited<ReturnType<typeof reader.read>>;
-    try {
-      chunk = await reader.read();
-    } catch (err: unknown) {
-      throw new Transient(new NetworkError(url, { cause: err }));
-    }
-    if (chunk.done) {
-      break;
-    }
-    received += chunk.value.byteLength;
-    if (expectedLength !== undefined && received > expectedLength) {
-      throw new IntegrityError('', `GET ${url}: archive longer than its Content-Length`);
-    }
-    if (extract.destroyed || extract.destroying) {
-      return; // the unpacking side failed and reports why
-    }
-    if (!extract.write(chunk.value)) {
-      await drained(extract);
-    }
-  }
-  if (expectedLength !== undefined && received !== expectedLength) {
-    throw new Transient(
-      new IntegrityError(
-        '',
-        `GET ${url}: archive truncated: got ${received} of ${expectedLength} bytes`,
-      ),
+function checkIdleTimeout(ms: unknown): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms) || ms <= 0) {
+    throw new ArgumentError(
+      'idle-timeout',
+      `idleTimeoutMs must be a positive number of milliseconds (Infinity: no limit), got ${String(ms)}`,
     );
   }
-  extract.end(null);
+  return ms;
 }
 
-/** Resolves once the parser wants more, or is gone (then the unpacking side reports why). */
-function drained(extract: Extract): Promise<void> {
-  return new Promise((resolve) => {
-    if (extract.destroyed || extract.destroying) {
-      resolve(); // 'close' may have fired already
-      return;
+/** The version of the archive being unpacked, as its first response described it. */
+interface ArchiveVersion {
+  unpacking: ArchiveUnpacking;
+  /** Its strong ETag, when a request for its rest can be made. */
+  etag: string | undefined;
+  length: number | undefined;
+}
+
+/** One archive download over its attempts: what has been unpacked so far, and from which version. */
+class ArchiveDownload {
+  readonly #job: ArchiveFetch;
+  readonly #pool: HashPool | undefined;
+  readonly #idleTimeoutMs: number;
+  readonly #url: string;
+  /** Set while `dir` holds part of a version; a request then asks for its rest. */
+  #current: ArchiveVersion | undefined;
+
+  constructor(job: ArchiveFetch, pool: HashPool | undefined, idleTimeoutMs: number) {
+    this.#job = job;
+    this.#pool = pool;
+    this.#idleTimeoutMs = idleTimeoutMs;
+    this.#url = archiveUrl(job.client, job.uuid);
+  }
+
+  async attempt(): Promise<void> {
+    const current = this.#current;
+    if (current?.unpacking.failure !== undefined) {
+      throw current.unpacking.failure; // a check failed after the last response ended
     }
-    const done = (): void => {
-      extract.off('drain', done);
-      extract.off('close', done);
-      resolve();
-    };
-    extract.on('drain', done);
-    extract.on('close', done);
+    if (current !== undefined && !canResume(current)) {
+      await this.#startOver();
+    }
+    const idle = new IdleTimeout(this.#idleTimeoutMs);
+    const signal = AbortSignal.any([this.#job.signal, idle.signal]);
+    let res: StreamedResponse | undefined;
+    try {
+      res = await this.#open(idle, signal);
+      if (this.#current !== undefined && (res.status === 412 || res.status === 416)) {
+        // Not the archive we had part of (a server that checked If-Match, or one that shrank).
+        res.cancel();
+        await this.#startOver();
+        res = await this.#open(idle, signal);
+      }
+      const version = await this.#accept(res, signal);
+      await this.#read(res, version, idle, signal);
+      idle.clear(); // checks may take a while after the last byte; nothing is read meanwhile
+      await version.unpacking.finish();
+      this.#current = undefined;
+    } catch (err: unknown) {
+      res?.cancel();
+      this.#job.signal.throwIfAborted();
+      // A failed check stopped the body: it is the cause, not what stopping it did.
+      throw classify(this.#current?.unpacking.failure ?? err, this.#url);
+    } finally {
+      idle.clear();
+    }
+  }
+
+  /** Abandons what was unpacked (after a final failure); the caller removes `dir`. */
+  async close(): Promise<void> {
+    const current = this.#current;
+    this.#current = undefined;
+    await current?.unpacking.abandon();
+  }
+
+  /** GETs the archive, or the rest of the current version of it. */
+  async #open(idle: IdleTimeout, signal: AbortSignal): Promise<StreamedResponse> {
+    const headers: Record<string, string> = { accept: 'application/x-tar' };
+    if (this.#job.client.token !== undefined) {
+      headers.authorization = `Bearer ${this.#job.client.token}`;
+    }
+    const current = this.#current;
+    if (current?.etag !== undefined) {
+      // If-Range rather than If-Match: a changed archive comes whole at once, not as a 412.
+      headers.range = `bytes=${current.unpacking.offset}-`;
+      headers['if-range'] = current.etag;
+    }
+    const openBody = this.#job.client.openBody ?? openRawBody;
+    idle.restart();
+    const opening = openBody(this.#url, { headers, signal });
+    try {
+      return await raceAbort(opening, signal);
+    } catch (err: unknown) {
+      // A head that comes after all is not read.
+      opening.then(
+        (late) => late.cancel(),
+        () => undefined,
+      );
+      this.#job.signal.throwIfAborted();
+      throw new Transient(new NetworkError(this.#url, { cause: err }));
+    }
+  }
+
+  /** Checks the answer's status and returns the version its body continues or starts. */
+  async #accept(res: StreamedResponse, signal: AbortSignal): Promise<ArchiveVersion> {
+    const current = this.#current;
+    if (res.status === 206 && current !== undefined) {
+      this.#checkRest(res, current);
+      return current;
+    }
+    if (res.status === 206) {
+      throw new IntegrityError('', `GET ${this.#url}: 206 to a request for the whole archive`);
+    }
+    if (res.status >= 200 && res.status <= 299) {
+      if (current !== undefined) {
+        await this.#startOver(); // the files changed (or Range was ignored): all of it came
+      }
+      const version: ArchiveVersion = {
+        unpacking: new ArchiveUnpacking(this.#job, this.#pool),
+        ...describeVersion(res.headers),
+      };
+      this.#current = version;
+      return version;
+    }
+    const error = await createApiError('GET', this.#url, await bufferResponse(res, signal));
+    throw res.status >= 500 ? new Transient(error) : error;
+  }
+
+  /** Throws unless a 206 holds exactly the rest of `version` that was asked for. */
+  #checkRest(res: StreamedResponse, version: ArchiveVersion): void {
+    const from = version.unpacking.offset;
+    const value = res.headers.get('content-range');
+    const range = parseContentRange(value);
+    const etag = res.headers.get('etag');
+    const length = bodyLength(res.headers);
+    const isRest =
+      range?.length !== undefined &&
+      range.first === from &&
+      range.last === range.length - 1 &&
+      (version.length === undefined || range.length === version.length) &&
+      (length === undefined || length === range.last - range.first + 1) &&
+      (etag === null || etag === version.etag) &&
+      res.headers.get('content-encoding') === null;
+    if (!isRest) {
+      throw new IntegrityError(
+        '',
+        `GET ${this.#url}: asked for bytes ${from}- of ${version.etag ?? ''}, got 206 with ` +
+          `Content-Range ${value ?? '(none)'} and ETag ${etag ?? '(none)'}`,
+      );
+    }
+    version.length ??= range.length;
+  }
+
+  /** Unpacks the body: synchronous per chunk, as the transport's reused read buffer requires. */
+  async #read(
+    res: StreamedResponse,
+    version: ArchiveVersion,
+    idle: IdleTimeout,
+    requestSignal: AbortSignal,
+  ): Promise<void> {
+    const { unpacking } = version;
+    const signal = AbortSignal.any([requestSignal, unpacking.signal]);
+    const expected = bodyLength(res.headers);
+    let received = 0;
+    const chunks = res.body[Symbol.asyncIterator]();
+    for (;;) {
+      idle.restart();
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await raceAbort(chunks.next(), signal);
+      } catch (err: unknown) {
+        throw new Transient(new NetworkError(this.#url, { cause: err }));
+      }
+      if (next.done === true) {
+        break;
+      }
+      received += next.value.byteLength;
+      if (expected !== undefined && received > expected) {
+        throw new IntegrityError('', `GET ${this.#url}: archive longer than its Content-Length`);
+      }
+      unpacking.write(next.value);
+    }
+    if (expected !== undefined && received !== expected) {
+      throw new Transient(
+        new IntegrityError(
+          '',
+          `GET ${this.#url}: archive truncated: got ${received} of ${expected} bytes` +
+            (received === unpacking.offset ? '' : ` (from byte ${unpacking.offset - received})`),
+        ),
+      );
+    }
+  }
+
+  /** Drops what was unpacked and empties `dir`; the progress count goes back to 0. */
+  async #startOver(): Promise<void> {
+    const current = this.#current;
+    this.#current = undefined;
+    await current?.unpacking.abandon();
+    await rm(this.#job.dir, { recursive: true, force: true });
+    await mkdir(this.#job.dir);
+    const { progress } = this.#job;
+    if (progress.bytes !== 0) {
+      progress.add(-progress.bytes);
+    }
+  }
+}
+
+/** Whether the next request may ask for the rest of `version` rather than all of it. */
+function canResume(version: ArchiveVersion): boolean {
+  const { offset } = version.unpacking;
+  return (
+    version.etag !== undefined &&
+    offset > 0 &&
+    (version.length === undefined || offset < version.length)
+  );
+}
+
+/** The ETag and length of the archive a 200 starts, as far as they can guide a Range request. */
+function describeVersion(headers: Headers): {
+  etag: string | undefined;
+  length: number | undefined;
+} {
+  const etag = headers.get('etag');
+  // Ranges of an encoded body count encoded bytes; a weak ETag may not guard a range (RFC 9110
+  // §13.1.5).
+  const isUsable =
+    etag !== null && /^"[^"]*"$/.test(etag) && headers.get('content-encoding') === null;
+  return { etag: isUsable ? etag : undefined, length: bodyLength(headers) };
+}
+
+/** The bytes a body will carry by its Content-Length, when that counts the bytes we read. */
+function bodyLength(headers: Headers): number | undefined {
+  const value = headers.get('content-length');
+  const declared = value === null ? Number.NaN : Number(value);
+  // With a transport encoding, Content-Length counts encoded bytes, not the ones we read.
+  return Number.isSafeInteger(declared) && headers.get('content-encoding') === null
+    ? declared
+    : undefined;
+}
+
+/** Reads a failed response's body (for the error message) into a Response. */
+async function bufferResponse(res: StreamedResponse, signal: AbortSignal): Promise<Response> {
+  const chunks: Buffer[] = [];
+  const body = res.body[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await raceAbort(body.next(), signal);
+      if (next.done === true) {
+        break;
+      }
+      chunks.push(Buffer.from(next.value)); // a copy: the chunk's buffer is reused
+    }
+  } catch {
+    // A body cut short (or stalled) still names the status; the message is what arrived.
+    res.cancel();
+  }
+  return new Response(Buffer.concat(chunks), {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
   });
 }
-
-/** The entries of an archive, in order; each must be read to its end before the next. */
-type EntryIterator = ReturnType<Extract[typeof Symbol.asyncIterator]>;
-
-/** tar-stream's complaints about malformed input, as opposed to input that just stopped. */
-const CORRUPT_TAR = /invalid tar header|invalid header|header exceeds max size|unsupported/i;
 
 /** Sorts a failure into retry-worthy or final, in the terms the caller should see. */
 function classify(err: unknown, url: string): Error {
   if (err instanceof Transient || err instanceof IntegrityError) {
     return err;
   }
-  if (err instanceof Error && /unexpected end of data/i.test(err.message)) {
+  if (err instanceof TarTruncatedError) {
     return new Transient(new IntegrityError('', `GET ${url}: archive truncated (${err.message})`));
   }
-  if (err instanceof Error && CORRUPT_TAR.test(err.message)) {
+  if (err instanceof TarFormatError) {
     return new IntegrityError('', `GET ${url}: corrupt archive: ${err.message}`);
   }
   return err instanceof Error ? err : new Error(String(err));
-}
-
-async function unpack(job: ArchiveFetch, entries: EntryIterator): Promise<void> {
-  const made = new Set<string>();
-  const ensureDir = async (dir: string): Promise<void> => {
-    if (!made.has(dir)) {
-      await mkdir(join(job.dir, dir), { recursive: true });
-      made.add(dir);
-    }
-  };
-  for (const d of job.manifest.dirs) {
-    await ensureDir(d);
-  }
-  const seen = new Set<string>();
-  const files = new Set<string>();
-  for (;;) {
-    const next = await entries.next();
-    if (next.done === true) {
-      break;
-    }
-    const entry = next.value;
-    const header = entry.header;
-    const kind = entryKind(header);
-    const name = checkRelativePath(header.name);
-    const key = name.replace(/\/$/, '');
-    if (seen.has(key)) {
-      throw new IntegrityError(name, `archive holds ${name} twice`);
-    }
-    seen.add(key);
-    for (const parent of parentDirs(name)) {
-      await ensureDir(parent);
-    }
-    if (kind === 'directory') {
-      await ensureDir(key);
-      entry.resume();
-      continue;
-    }
-    if (name.endsWith('/')) {
-      throw new IntegrityError(name, `archive file entry ${name} is named like a directory`);
-    }
-    const file = job.manifest.byPath.get(name) ?? {
-      path: name,
-      size: header.size,
-      sha256: undefined,
-    };
-    checkSize(file, header.size);
-    const sink = await FileSink.create(join(job.dir, name), { hash: file.sha256 !== undefined });
-    try {
-      for await (const data of entry) {
-        // An injected fetch (an in-process app) may not stop its body on abort: check here.
-        job.signal.throwIfAborted();
-        const chunk = data as Uint8Array;
-        await sink.write(chunk);
-        job.progress.add(chunk.byteLength, name);
-      }
-      const { bytes, sha256 } = await sink.finish();
-      checkSize(file, bytes);
-      checkDigest(file, sha256);
-    } catch (err: unknown) {
-      await sink.discard();
-      throw err;
-    }
-    files.add(name);
-    job.progress.file(name, file.size);
-  }
-  for (const file of job.manifest.files) {
-    if (!files.has(file.path)) {
-      throw new IntegrityError(file.path, `the master's archive lacks ${file.path}`);
-    }
-  }
-}
-
-/** Regular files and directories pass; links and special files are refused by name. */
-function entryKind(header: Header): 'file' | 'directory' {
-  // tar-stream's types omit the null it returns for unknown type flags.
-  const type = header.type as Header['type'] | null;
-  switch (type) {
-    case 'file':
-    case 'contiguous-file':
-      return 'file';
-    case 'directory':
-      return 'directory';
-    case 'link':
-    case 'symlink':
-    case 'character-device':
-    case 'block-device':
-    case 'fifo':
-      throw new IntegrityError(
-        header.name,
-        `refusing archive entry ${JSON.stringify(header.name)}: it is a ${type}` +
-          (header.linkname ? ` to ${JSON.stringify(header.linkname)}` : ''),
-      );
-    case null:
-      throw new IntegrityError(
-        header.name,
-        `refusing archive entry ${JSON.stringify(header.name)} of an unknown type`,
-      );
-    default: {
-      const unknown: never = type;
-      throw new IntegrityError(header.name, `refusing archive entry of type ${String(unknown)}`);
-    }
-  }
 }

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, open, rm } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { constants, createReadStream } from 'node:fs';
+import { copyFile, lstat, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { RetryPolicy } from '../client.js';
-import { IntegrityError } from '../errors.js';
 import type { StorageBackend } from '../storage/backend.js';
+import { DeferredChecks, checkDigest, checkSize } from './file-checks.js';
+import { HashPool, isWorthAPool } from './hash-pool.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import type { ProgressReporter } from './progress.js';
 import { isTransientFsError, withRetry } from './retry.js';
@@ -27,21 +26,29 @@ export interface DirectCopy {
 /**
  * Copies the manifest's files from storage into `dir`, `concurrency` at a time, largest first so
  * the last files finish together. Each file is retried on its own after a transient failure.
- * Files without a known digest are copied by the kernel when the storage is local (no bytes
- * through JavaScript); the others go through sha256 on their way to disk, read once.
+ *
+ * From local storage, every file is copied by the kernel (no bytes through JavaScript), and a
+ * file with a known digest is then read back for its sha256: by a pool of worker threads, while
+ * the next files copy, when the download has enough to hash, else here. Measured on 1 GiB, this
+ * beat workers copying through sha256 themselves (read, hash, write): 1.17 s and 1.9 CPU-s
+ * against 1.55 s and 2.9, as writes from user space cost more here than the kernel's copies.
+ * Other storage streams through sha256 on its way to disk.
  */
 export async function copyDirect(copy: DirectCopy): Promise<void> {
   for (const d of copy.manifest.dirs) {
     await mkdir(join(copy.dir, d), { recursive: true });
   }
   const files = [...copy.manifest.files].sort((a, b) => b.size - a.size);
-  // The first failure stops the other workers; it is the error the caller sees.
+  // The first failure stops the other lanes; it is the error the caller sees.
   const stop = new AbortController();
   const signal = AbortSignal.any([copy.signal, stop.signal]);
+  const pool =
+    copy.backend.localFile !== undefined && isWorthAPool(files) ? new HashPool() : undefined;
+  const checks =
+    pool === undefined ? undefined : new DeferredChecks(pool, signal, () => stop.abort());
   let next = 0;
   let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    const buffers = new CopyBuffers();
+  const lane = async (): Promise<void> => {
     while (failure === undefined && !signal.aborted) {
       const file = files[next];
       if (file === undefined) {
@@ -50,7 +57,7 @@ export async function copyDirect(copy: DirectCopy): Promise<void> {
       next += 1;
       try {
         await withRetry(copy.retry, signal, isTransientFsError, (attempt) =>
-          copyOne(copy, file, signal, attempt > 1, buffers),
+          copyOne(copy, file, signal, attempt > 1, checks),
         );
       } catch (err: unknown) {
         failure ??= { error: err };
@@ -58,11 +65,13 @@ export async function copyDirect(copy: DirectCopy): Promise<void> {
       }
     }
   };
-  // Hashing copies spend CPU in this thread: more of them than cores only adds contention.
-  const hashes = copy.backend.localFile !== undefined && files.some((f) => f.sha256 !== undefined);
-  const limit = hashes ? Math.min(copy.concurrency, availableParallelism()) : copy.concurrency;
-  const workers = Math.max(1, Math.min(limit, files.length));
-  await Promise.all(Array.from({ length: workers }, worker));
+  const lanes = Math.max(1, Math.min(copy.concurrency, files.length));
+  try {
+    await Promise.all(Array.from({ length: lanes }, lane));
+    await checks?.settle(); // a failed check is the cause of any failure it stopped
+  } finally {
+    await pool?.close();
+  }
   copy.signal.throwIfAborted();
   if (failure !== undefined) {
     throw failure.error;
@@ -74,7 +83,7 @@ async function copyOne(
   file: ManifestFile,
   signal: AbortSignal,
   isRetry: boolean,
-  buffers: CopyBuffers,
+  checks: DeferredChecks | undefined,
 ): Promise<void> {
   signal.throwIfAborted();
   const dest = join(copy.dir, file.path);
@@ -84,96 +93,34 @@ async function copyOne(
   const backend = copy.backend;
   if (backend.localFile === undefined) {
     await streamOne(copy, file, dest, signal);
-  } else if (file.sha256 === undefined) {
-    const source = await backend.localFile(file.path);
-    // FICLONE: a reflink where the filesystem has them; otherwise libuv falls back to an
-    // in-kernel copy. Either way the bytes never enter JavaScript.
-    await copyFile(source, dest, constants.COPYFILE_FICLONE);
-    const { size } = await lstat(dest);
-    checkSize(file, size);
-    copy.progress.add(size, file.path);
-  } else {
-    await hashCopy(copy, file, await backend.localFile(file.path), dest, signal, buffers);
+    copy.progress.file(file.path, file.size);
+    return;
+  }
+  const source = await backend.localFile(file.path);
+  // FICLONE: a reflink where the filesystem has them; otherwise libuv falls back to an
+  // in-kernel copy. Either way the bytes never enter JavaScript.
+  await copyFile(source, dest, constants.COPYFILE_FICLONE);
+  const { size } = await lstat(dest);
+  checkSize(file, size);
+  copy.progress.add(size, file.path);
+  // The sha256 is of the bytes as they landed: a link swapped in after the storage's checks,
+  // which copyFile would follow, fails it too.
+  if (file.sha256 !== undefined && checks !== undefined) {
+    checks.add(dest, file, () => copy.progress.file(file.path, file.size));
+    return;
+  }
+  if (file.sha256 !== undefined) {
+    checkDigest(file, await sha256File(dest));
   }
   copy.progress.file(file.path, file.size);
 }
 
-/** Bytes per read and write of a hashing copy. */
-const COPY_CHUNK_BYTES = 4 * 1024 * 1024;
-
-/**
- * Two buffers a worker reuses for every file it copies: one being written while the other is
- * read into and hashed. Reuse matters: fresh memory costs a page fault per 4 KiB on first touch.
- */
-class CopyBuffers {
-  #buffers: [Buffer, Buffer] | undefined;
-
-  get(): [Buffer, Buffer] {
-    this.#buffers ??= [Buffer.allocUnsafe(COPY_CHUNK_BYTES), Buffer.allocUnsafe(COPY_CHUNK_BYTES)];
-    return this.#buffers;
-  }
-}
-
-/**
- * Copies a local file through sha256: each chunk is read once, hashed, and written from the
- * same buffer, so the digest is of exactly the bytes on disk, with no second read. One write is
- * in flight while the next chunk is read.
- */
-async function hashCopy(
-  copy: DirectCopy,
-  file: ManifestFile,
-  source: string,
-  dest: string,
-  signal: AbortSignal,
-  buffers: CopyBuffers,
-): Promise<void> {
+async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  const [a, b] = buffers.get();
-  let counted = 0;
-  // O_NOFOLLOW: a link swapped in after the storage's check still isn't followed.
-  const input = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const output = await open(dest, 'wx');
-    let pending: Promise<void> | undefined;
-    try {
-      let position = 0;
-      for (let turn = 0; ; turn += 1) {
-        signal.throwIfAborted();
-        const buffer = turn % 2 === 0 ? a : b;
-        const { bytesRead } = await input.read(buffer, 0, buffer.length, position);
-        if (bytesRead === 0) {
-          break;
-        }
-        checkNotLonger(file, position + bytesRead);
-        const view = buffer.subarray(0, bytesRead);
-        hash.update(view);
-        await pending; // frees the buffer the next read goes into
-        pending = writeAll(output, view, position);
-        position += bytesRead;
-        counted += bytesRead;
-        copy.progress.add(bytesRead, file.path);
-      }
-      await pending;
-      checkSize(file, position);
-      checkDigest(file, hash.digest('hex'));
-    } finally {
-      await pending?.catch(() => undefined);
-      await output.close();
-    }
-  } catch (err: unknown) {
-    copy.progress.add(-counted);
-    throw err;
-  } finally {
-    await input.close();
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
   }
-}
-
-async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.byteLength) {
-    const { bytesWritten } = await fh.write(data, done, data.byteLength - done, position + done);
-    done += bytesWritten;
-  }
+  return hash.digest('hex');
 }
 
 /** Fails as soon as a file grows past the size `resources` list. */
@@ -189,41 +136,21 @@ async function streamOne(
   dest: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const sink = await FileSink.create(dest, { hash: file.sha256 !== undefined });
+  const sink = FileSink.create(dest, { hash: file.sha256 !== undefined });
   let counted = 0;
   try {
     for await (const chunk of copy.backend.read(file.path, { signal })) {
       checkNotLonger(file, sink.bytes + chunk.byteLength);
-      await sink.write(chunk);
+      sink.write(chunk);
       counted += chunk.byteLength;
       copy.progress.add(chunk.byteLength, file.path);
     }
-    const { bytes, sha256 } = await sink.finish();
+    const { bytes, sha256 } = sink.finish();
     checkSize(file, bytes);
     checkDigest(file, sha256);
   } catch (err: unknown) {
-    await sink.discard();
+    sink.discard();
     copy.progress.add(-counted);
     throw err;
-  }
-}
-
-/** Throws an IntegrityError unless `size` is the size `resources` lists. */
-export function checkSize(file: ManifestFile, size: number): void {
-  if (size !== file.size) {
-    throw new IntegrityError(
-      file.path,
-      `${file.path}: got ${size} bytes, the checkpoint's resources list ${file.size}`,
-    );
-  }
-}
-
-/** Throws an IntegrityError unless `sha256` is the digest the master recorded (if any). */
-export function checkDigest(file: ManifestFile, sha256: string | undefined): void {
-  if (file.sha256 !== undefined && sha256 !== file.sha256) {
-    throw new IntegrityError(
-      file.path,
-      `${file.path}: sha256 ${sha256 ?? '(none)'} does not match the recorded ${file.sha256}`,
-    );
   }
 }

@@ -191,6 +191,7 @@ async function runDownload(
         progress,
         retry,
         signal,
+        idleTimeoutMs: options.idleTimeoutMs,
       });
     }
     await writeMetadataIfMissing(temp, checkpoint);

@@ -19,7 +19,12 @@ export interface DownloadStartEvent {
   source: string;
 }
 
-/** Bytes written so far, at most one event per `progressIntervalMs`, plus a final one. */
+/**
+ * Bytes written so far, at most one event per `progressIntervalMs`, plus a final one. In master
+ * mode `bytes` only grows while the archive resumes after a dropped or stalled connection; when
+ * it has to start over (the master sent no ETag, or the files changed in between) the bytes
+ * already counted are taken back at once, so `bytes` drops, then grows again to the total.
+ */
 export interface DownloadProgressEvent {
   type: 'progress';
   bytes: number;
@@ -64,10 +69,19 @@ export interface DownloadOptions {
   /** Least time between two `progress` events. @default 100 */
   progressIntervalMs?: number;
   /**
-   * Retries of transient failures: per file in direct mode, the whole archive in master mode.
+   * Retries of transient failures: per file in direct mode, per archive in master mode, where
+   * each retry asks only for the rest of the archive when the master allows (see `bytes`).
    * @default the checkpoint's client's policy, else 5 attempts from 500 ms
    */
   retry?: Partial<RetryPolicy>;
+  /**
+   * Master mode: the longest wait for the next byte of the archive, and for the connection and
+   * the answer's head. Past it the request is dropped as stalled and retried like a dropped
+   * connection (a NetworkError saying how long it stalled, once retries run out). `Infinity`
+   * waits forever. Throws ArgumentError when not a positive number.
+   * @default 30000 (the AWS CRT's throughput floor)
+   */
+  idleTimeoutMs?: number;
   /** Finds the storage to read in direct mode. @default resolveDirectStorage */
   storage?: StorageResolver;
   /** Milliseconds clock for throttling progress. @default Date.now */

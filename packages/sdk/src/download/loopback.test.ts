@@ -1,79 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
-import type { AddressInfo, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { partialDirs, startDownloadMaster } from '../../test/download-helpers.js';
+import { liveWorkers, partialDirs, startDownloadMaster } from '../../test/download-helpers.js';
 import type { DownloadMaster } from '../../test/download-helpers.js';
+import { startFaultProxy } from '../../test/fault-proxy.js';
 import { Checkpoint } from '../checkpoint.js';
 import { createClient } from '../client.js';
-import { IntegrityError, NetworkError } from '../errors.js';
-
-/**
- * A TCP proxy to the master that, on its first `cuts` connections, cuts the connection (RST)
- * once it has passed `cutAfter` bytes of the response, or flips the response body's byte at
- * `flipAt`; later connections pass untouched.
- */
-async function tamperingProxy(
-  target: string,
-  options: { cutAfter?: number; flipAt?: number; cuts: number },
-): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
-  const { hostname, port } = new URL(target);
-  let connections = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    connections += 1;
-    const cut = connections <= options.cuts;
-    const upstream = connect(Number(port), hostname);
-    sockets.add(client).add(upstream);
-    let passed = 0;
-    let bodyStart: number | undefined;
-    let seen = Buffer.alloc(0);
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      const offset = passed;
-      passed += chunk.length;
-      if (cut && options.cutAfter !== undefined && passed > options.cutAfter) {
-        client.resetAndDestroy();
-        upstream.destroy();
-        return;
-      }
-      if (cut && options.flipAt !== undefined) {
-        if (bodyStart === undefined) {
-          seen = Buffer.concat([seen, chunk]);
-          const end = seen.indexOf('\r\n\r\n');
-          bodyStart = end < 0 ? undefined : end + 4;
-        }
-        const at = bodyStart === undefined ? -1 : bodyStart + options.flipAt - offset;
-        if (at >= 0 && at < chunk.length) {
-          chunk.writeUInt8(chunk.readUInt8(at) ^ 0xff, at);
-        }
-      }
-      client.write(chunk);
-    });
-    upstream.on('end', () => client.end());
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop);
-    upstream.on('error', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: proxyPort } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${proxyPort}`,
-    connections: () => connections,
-    close: async () => {
-      for (const s of sockets) {
-        s.destroy();
-      }
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { ApiError, IntegrityError, NetworkError } from '../errors.js';
+import type { DownloadEvent } from './events.js';
 
 let m: DownloadMaster;
 
@@ -95,28 +31,69 @@ describe('download over loopback', () => {
     expect(await readFile(join(dir, 'sub/x.json'), 'utf8')).toBe('{}');
   });
 
-  it('restarts after the connection is reset mid-archive', async () => {
+  it('resumes when the connection closes before Content-Length (default transport)', async () => {
     const c = await m.seed({ 'model.bin': BIG });
-    const proxy = await tamperingProxy(m.baseUrl, { cutAfter: 1024 * 1024, cuts: 1 });
+    const proxy = await startFaultProxy(m.baseUrl, { endAfter: 2 * 1024 * 1024, times: 1 });
     try {
       const client = createClient({
         baseUrl: proxy.url,
         token: m.client.token,
         retry: { baseDelayMs: 0 },
       });
+      expect(client.openBody).toBeUndefined(); // the SDK's own socket reads the archive
+      const events: DownloadEvent[] = [];
       const dir = await new Checkpoint(c, client).download(join(m.workDir, 'out'), {
         mode: 'master',
+        progressIntervalMs: 0,
+        onProgress: (e) => events.push(e),
       });
       expect((await readFile(join(dir, 'model.bin'))).equals(BIG)).toBe(true);
-      expect(proxy.connections()).toBe(2);
+      expect(proxy.exchanges.map((x) => x.status)).toEqual([200, 206]);
+      // The count never went back: the second answer carried only the rest.
+      const bytes = events.flatMap((e) => (e.type === 'progress' ? [e.bytes] : []));
+      expect(bytes.every((b, i) => i === 0 || b >= (bytes[i - 1] ?? 0))).toBe(true);
+      expect(bytes.at(-1)).toBe(BIG.length);
     } finally {
       await proxy.close();
     }
   });
 
+  it('downloads a large checkpoint with the default transport, checked on workers', async () => {
+    const MiB = 1024 * 1024;
+    const tree = { 'a.bin': Buffer.alloc(40 * MiB, 1), 'b.bin': Buffer.alloc(40 * MiB, 2) };
+    const c = await m.seed(tree);
+    const workersBefore = liveWorkers();
+    let workersSeen = 0;
+    const client = createClient({ baseUrl: m.baseUrl, token: m.client.token });
+    const dir = await new Checkpoint(c, client).download(join(m.workDir, 'out'), {
+      mode: 'master',
+      onProgress: (e) => {
+        if (e.type === 'file') {
+          workersSeen = Math.max(workersSeen, liveWorkers());
+        }
+      },
+    });
+    expect((await readFile(join(dir, 'a.bin'))).equals(tree['a.bin'])).toBe(true);
+    expect((await readFile(join(dir, 'b.bin'))).equals(tree['b.bin'])).toBe(true);
+    expect(workersSeen).toBeGreaterThan(workersBefore);
+    expect(liveWorkers()).toBe(workersBefore);
+  });
+
+  it('reports a missing checkpoint as the master says, with the default transport', async () => {
+    const c = await m.seed({ 'model.bin': 'x' });
+    const client = createClient({ baseUrl: m.baseUrl, token: m.client.token });
+    const missing = new Checkpoint({ ...c, uuid: '00000000-0000-4000-8000-000000000000' }, client);
+    const err = await missing
+      .download(join(m.workDir, 'out'), { mode: 'master' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 404, code: 'not_found' });
+    expect(await partialDirs(m.workDir)).toEqual([]);
+  });
+
   it('fails with IntegrityError, without retrying, when a byte is flipped in transit', async () => {
     const c = await m.seed({ 'model.bin': BIG });
-    const proxy = await tamperingProxy(m.baseUrl, { flipAt: 2 * 1024 * 1024, cuts: 99 });
+    const proxy = await startFaultProxy(m.baseUrl, { flipAt: 2 * 1024 * 1024, times: 99 });
     try {
       const client = createClient({
         baseUrl: proxy.url,
@@ -129,7 +106,7 @@ describe('download over loopback', () => {
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IntegrityError);
       expect((err as Error).message).toMatch(/model\.bin: sha256/);
-      expect(proxy.connections()).toBe(1);
+      expect(proxy.exchanges.length).toBe(1);
       expect(await partialDirs(m.workDir)).toEqual([]);
     } finally {
       await proxy.close();
@@ -138,7 +115,7 @@ describe('download over loopback', () => {
 
   it('fails with NetworkError when every attempt is reset, leaving nothing', async () => {
     const c = await m.seed({ 'model.bin': BIG });
-    const proxy = await tamperingProxy(m.baseUrl, { cutAfter: 1024 * 1024, cuts: 99 });
+    const proxy = await startFaultProxy(m.baseUrl, { cutAfter: 1024 * 1024, times: 99 });
     try {
       const client = createClient({
         baseUrl: proxy.url,
@@ -150,7 +127,7 @@ describe('download over loopback', () => {
         .download(target, { mode: 'master' })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NetworkError);
-      expect(proxy.connections()).toBe(3);
+      expect(proxy.exchanges.length).toBe(3);
       expect(await partialDirs(m.workDir)).toEqual([]);
     } finally {
       await proxy.close();

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rename, rm, rmdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 import { StorageError } from '../errors.js';
@@ -85,13 +86,105 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Creates the temporary sibling the download fills: `.<name>.partial-<random>` next to it. */
-export async function createTempSibling(target: string): Promise<string> {
+/** Temp siblings older than this whose owner is gone are swept before a new download. */
+export const STALE_TEMP_AGE_MS = 60 * 60 * 1000;
+
+const TEMP_SUFFIX = /^(\d+)-([0-9a-f]{8})-[0-9a-f]{12}$/;
+
+let hostTag: Promise<string> | undefined;
+
+/**
+ * 8 hex digits naming this host *and* PID namespace: a pid says whether its process lives only
+ * where it was taken, and two containers on one host (or two hosts on one shared filesystem)
+ * number their processes independently.
+ */
+function thisHostTag(): Promise<string> {
+  hostTag ??= readlink('/proc/self/ns/pid')
+    .catch(() => '')
+    .then((pidNamespace) =>
+      createHash('sha256').update(`${hostname()}\0${pidNamespace}`).digest('hex').slice(0, 8),
+    );
+  return hostTag;
+}
+
+/** Whether process `pid` of this host is alive (one we may not signal is alive too). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: unknown) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+export interface TempSiblingOptions {
+  /** @default Date.now */
+  now?: () => number;
+  /** @default STALE_TEMP_AGE_MS */
+  staleAfterMs?: number;
+}
+
+/**
+ * Creates the temporary sibling the download fills: `.<name>.partial-<pid>-<host>-<random>`
+ * next to the target, where `<host>` is this host's tag. Stale siblings of the same target are
+ * swept first (see {@link sweepStaleTempSiblings}).
+ */
+export async function createTempSibling(
+  target: string,
+  options: TempSiblingOptions = {},
+): Promise<string> {
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
-  const temp = join(parent, `.${basename(target)}.partial-${randomBytes(6).toString('hex')}`);
+  await sweepStaleTempSiblings(target, options);
+  const suffix = `${process.pid}-${await thisHostTag()}-${randomBytes(6).toString('hex')}`;
+  const temp = join(parent, `.${basename(target)}.partial-${suffix}`);
   await mkdir(temp);
   return temp;
+}
+
+/**
+ * Removes what crashed downloads of `target` left behind: temp sibling directories named as
+ * {@link createTempSibling} names them, not modified for `staleAfterMs`, made by a process of
+ * this host (and PID namespace) that no longer runs. Anything else is never touched: other
+ * targets' siblings, other hosts', live or recent ones, files, links, and older-style names
+ * that carry no pid. Best effort: returns the paths removed and never throws.
+ */
+export async function sweepStaleTempSiblings(
+  target: string,
+  options: TempSiblingOptions = {},
+): Promise<string[]> {
+  const parent = dirname(target);
+  const prefix = `.${basename(target)}.partial-`;
+  const now = (options.now ?? Date.now)();
+  const staleAfterMs = options.staleAfterMs ?? STALE_TEMP_AGE_MS;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return removed; // Nothing to sweep where nothing can be listed.
+  }
+  const tag = await thisHostTag();
+  for (const name of names) {
+    const match = name.startsWith(prefix) ? TEMP_SUFFIX.exec(name.slice(prefix.length)) : null;
+    const pid = Number(match?.[1]);
+    // pid 0 and below would address process groups: never a download's owner.
+    if (match?.[2] !== tag || !Number.isSafeInteger(pid) || pid < 1 || pid === process.pid) {
+      continue;
+    }
+    const path = join(parent, name);
+    const s = await lstat(path).catch(() => undefined);
+    if (s?.isDirectory() !== true || now - s.mtimeMs < staleAfterMs || isAlive(pid)) {
+      continue;
+    }
+    try {
+      await rm(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch {
+      // Someone else's to deal with: a sweep must never fail the download.
+    }
+  }
+  return removed;
 }
 
 /** Removes a temporary directory; never throws (it runs while another error is on its way). */
