@@ -2,13 +2,20 @@ import type { JsonObject } from '@determined-ts/api';
 
 import type { Client } from './client.js';
 import { downloadCheckpoint, downloadCheckpointIter } from './download/download.js';
-import type { DownloadEvent, DownloadOptions } from './download/events.js';
+import type { DownloadEvent, DownloadMode, DownloadOptions } from './download/events.js';
+import { loadFromPath } from './loaders/dispatch.js';
+import type { LoadFromPathOptions, LoadedCheckpoint } from './loaders/types.js';
 import type {
   CheckpointData,
   CheckpointState,
   CheckpointTraining,
   CheckpointValidation,
 } from './models.js';
+
+export interface CheckpointLoadOptions extends LoadFromPathOptions {
+  /** How to download when the checkpoint is not there yet. @default 'auto' */
+  mode?: DownloadMode;
+}
 
 /**
  * A checkpoint: the seed API's fields (`uuid`, `storageConfig`, `batchNumber`, `startTime`,
@@ -80,5 +87,35 @@ export class Checkpoint implements CheckpointData {
     return typeof path === 'object' && path !== null
       ? downloadCheckpointIter(this, undefined, path)
       : downloadCheckpointIter(this, path, options);
+  }
+
+  /**
+   * Downloads the checkpoint into `path` (default `checkpoints/<uuid>`) unless a complete copy
+   * is already there, then loads it with {@link Checkpoint.loadFromPath}. `load({ tags })`
+   * works too.
+   *
+   * @example
+   * const loaded = await checkpoint.load();
+   * if (loaded.kind === 'tfjs' && loaded.format === 'layers-model') {
+   *   loaded.model.predict(x);
+   * }
+   */
+  async load(
+    path?: string | CheckpointLoadOptions,
+    options: CheckpointLoadOptions = {},
+  ): Promise<LoadedCheckpoint> {
+    const [target, opts] =
+      typeof path === 'object' && path !== null ? [undefined, path] : [path, options];
+    const dir = await this.download(target, { mode: opts.mode, signal: opts.signal });
+    return loadFromPath(dir, opts);
+  }
+
+  /**
+   * Loads a checkpoint directory (or one file in it) into memory, dispatching on its
+   * `metadata.json` and the files present; narrow the result by `kind`. See `loadFromPath` in
+   * the loaders for the formats, options and errors.
+   */
+  static loadFromPath(path: string, options?: LoadFromPathOptions): Promise<LoadedCheckpoint> {
+    return loadFromPath(path, options);
   }
 }

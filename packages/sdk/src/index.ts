@@ -25,15 +25,15 @@ export type { TrialReferenceOptions } from './trial-reference.js';
 export { openSession } from './auth/session.js';
 export type { SessionOptions } from './auth/session.js';
 export { canonicalMasterUrl, resolveMasterUrl } from './auth/master-url.js';
+export { determinedConfigDir } from './auth/config-path.js';
+export { TokenStore } from './auth/token-store.js';
+export type { TokenStoreLoadOptions } from './auth/token-store.js';
 export { init } from './core/init.js';
-export type {
-  CoreCloseOptions,
-  CoreConfig,
-  CoreContext,
-  CoreInfo,
-  CoreInitOptions,
-  SearcherConfig,
-} from './core/init.js';
+export type { CoreConfig, CoreInitOptions, SearcherConfig } from './core/init.js';
+export type { CoreCloseOptions, CoreContext, CoreInfo } from './core/context.js';
+export { LOG_LEVELS } from './core/log-shipper.js';
+export type { LogLevel } from './core/log-shipper.js';
+export type { TeeableStream } from './core/output-tee.js';
 export type { TrainContext } from './core/train.js';
 export type {
   CheckpointContext,
@@ -42,4 +42,51 @@ export type {
 } from './core/checkpoint.js';
 export type { CheckpointStorageConfig } from './core/storage.js';
 export type { CoreLogger } from './core/heartbeat.js';
+export { loadFromPath } from './loaders/dispatch.js';
+export {
+  AmbiguousFormatError,
+  LoaderError,
+  MissingRuntimeError,
+  UnsupportedFormatError,
+} from './loaders/errors.js';
+export {
+  DTYPES,
+  DTYPE_BYTES,
+  Tensor,
+  bfloat16ToFloat32,
+  contiguousStrides,
+  halfToFloat32,
+} from './loaders/tensor.js';
+export type { DType, TensorArray, TensorStorage, TypedArrayByDType } from './loaders/tensor.js';
+export {
+  TFJS_MODEL_FILE,
+  TFJS_WEIGHTS_FILE,
+  tfjsDirLoadHandler,
+  tfjsDirSaveHandler,
+} from './loaders/tfjs-io.js';
+export { PickleCallable, PickleGlobal, PickleObject } from './loaders/torch/pickle-values.js';
+export type { PickleComplex, PickleSlice } from './loaders/torch/pickle-values.js';
+export type {
+  OpaqueVariable,
+  SavedModelCheckpoint,
+  Signature,
+  SignatureTensor,
+  TfDType,
+} from './loaders/savedmodel/index.js';
+export type {
+  KerasH5Checkpoint,
+  LoadFromPathOptions,
+  LoadedCheckpoint,
+  LoadedKind,
+  OnnxCheckpoint,
+  PickleValue,
+  SafetensorsCheckpoint,
+  TensorMap,
+  TensorMode,
+  TfjsCheckpoint,
+  TfjsGraphCheckpoint,
+  TfjsLayersCheckpoint,
+  TorchCheckpoint,
+  TorchScriptCheckpoint,
+} from './loaders/types.js';
 export * from './client-entry.js';
