@@ -18,6 +18,13 @@ export function percentile(values: ArrayLike<number>, p: number): number {
   return sorted[rank] ?? Number.NaN;
 }
 
+/** The median of `xs`: the mean of the two middle values when their number is even. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+
 /** Formats rows as a plain-text table with aligned columns. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -39,7 +39,7 @@ import { getCheckpoint } from '../packages/sdk/src/api/checkpoints.js';
 import { Checkpoint } from '../packages/sdk/src/checkpoint.js';
 import { createClient } from '../packages/sdk/src/client.js';
 import type { Client } from '../packages/sdk/src/client.js';
-import { fmt, table, tempDir } from './lib.js';
+import { fmt, median, table, tempDir } from './lib.js';
 import type { MasterProcessMessage } from './master-process.js';
 
 const FILES = 64;
@@ -162,12 +162,6 @@ interface Run {
   clientCpuSeconds: number;
   masterCpuSeconds: number | undefined;
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-};
 
 const root = await tempDir('det-bench-dl-');
 const master = await forkMaster(join(root.path, 'master'));

@@ -28,18 +28,12 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { loadFromPath } from '../packages/sdk/src/loaders/dispatch.js';
-import { fmt, table, tempDir } from './lib.js';
+import { fmt, median, table, tempDir } from './lib.js';
 
 const PYTHON = '/usr/bin/python3';
 const repeat = Math.max(3, Number.parseInt(process.env.DET_BENCH_REPEAT ?? '5', 10) || 5);
 const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const sdkDist = join(repoRoot, 'packages/sdk/dist/index.js');
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-};
 
 /** Writes the state dict with real torch; the seed makes it the same file every time. */
 const GENERATE = `
