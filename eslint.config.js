@@ -57,6 +57,11 @@ export default tseslint.config(
     }),
   },
   {
+    // The cli builds on the sdk, and on the master only to embed it (`det master`, `det demo`).
+    files: ['packages/cli/**/*.ts'],
+    rules: restrictImports(),
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -1,0 +1,94 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+
+import type { CliIo } from '../src/io.js';
+import { main } from '../src/main.js';
+import { createTrial, reportCheckpoint, reportMetrics, testUuid } from '../../sdk/test/master.js';
+import type { MasterTarget, SeededTrial } from '../../sdk/test/master.js';
+
+export { startInProcessMaster, startLoopbackMaster } from '../../sdk/test/master.js';
+export type { MasterTarget } from '../../sdk/test/master.js';
+
+/** A stream that keeps what is written to it. */
+export class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+export interface DetRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `det` in-process against `master`, with the token cache under `configDir`. */
+export async function runDet(
+  master: Pick<MasterTarget, 'baseUrl' | 'fetch'>,
+  configDir: string,
+  argv: string[],
+  io: Partial<CliIo> = {},
+): Promise<DetRun> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(['-m', master.baseUrl, ...argv], {
+    stdout,
+    stderr,
+    env: { DET_DEBUG_CONFIG_PATH: configDir },
+    fetch: master.fetch,
+    cwd: configDir,
+    ...io,
+  });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** One tensor `w`: float32 [2, 2] = 1, 2, 3, 4, in the safetensors format. */
+export function safetensorsBytes(): Buffer {
+  let header = JSON.stringify({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] } });
+  header = header.padEnd(Math.ceil(header.length / 8) * 8, ' ');
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  return Buffer.concat([
+    length,
+    Buffer.from(header),
+    Buffer.from(new Float32Array([1, 2, 3, 4]).buffer),
+  ]);
+}
+
+export interface SeededExperiment {
+  trial: SeededTrial;
+  /** Checkpoint UUIDs at steps 1, 2, 3; validation losses 0.5, 0.2, 0.4: best is [1], latest [2]. */
+  uuids: string[];
+}
+
+/** An experiment with one trial and three checkpoints whose files really exist in storage. */
+export async function seedExperiment(master: MasterTarget): Promise<SeededExperiment> {
+  const client = await master.login();
+  const trial = await createTrial(client, { storageDir: master.storageDir });
+  const uuids: string[] = [];
+  const losses = [0.5, 0.2, 0.4];
+  for (const [i, loss] of losses.entries()) {
+    const steps = (i + 1) * 100;
+    const uuid = testUuid(7);
+    const files = {
+      'model.safetensors': safetensorsBytes(),
+      'metadata.json': Buffer.from(JSON.stringify({ steps_completed: steps })),
+    };
+    await mkdir(join(master.storageDir, uuid), { recursive: true });
+    for (const [name, bytes] of Object.entries(files)) {
+      await writeFile(join(master.storageDir, uuid, name), bytes);
+    }
+    await reportMetrics(client, trial, 'training', steps, { loss: loss + 0.1 });
+    await reportMetrics(client, trial, 'validation', steps, { validation_loss: loss });
+    await reportCheckpoint(client, trial, {
+      uuid,
+      steps,
+      resources: Object.fromEntries(Object.entries(files).map(([n, b]) => [n, b.length])),
+    });
+    uuids.push(uuid);
+  }
+  return { trial, uuids };
+}
