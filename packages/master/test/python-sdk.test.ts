@@ -1,109 +1,23 @@
 // The real Determined Python SDK (v0.38.1) against the real master over loopback: the script
 // trains an unmanaged trial with core_v2, then lists, selects and downloads its checkpoints with
 // `determined.experimental.client`, and checks every answer itself (scripts/python-sdk-e2e.py).
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { PYTHON, findPythonSdk, harnessDir } from '../../../test/python-harness.js';
 import { loadConfig } from '../src/config.js';
 import type { DialectName } from '../src/db/dialect.js';
 import { silentLogger } from '../src/logger.js';
 import { startMaster } from '../src/server.js';
 import { testDialects } from './helpers.js';
 
-const PYTHON = '/usr/bin/python3';
-/** Where this machine mirrors determined-ai/determined; its HEAD is the v0.38.1 release. */
-const DETERMINED_MIRROR = '/work/.mirror/determined-ai+determined/repo';
 const SCRIPT = fileURLToPath(new URL('../../../scripts/python-sdk-e2e.py', import.meta.url));
-/** Third-party modules the SDK imports, and the Debian packages that provide them. */
-const PYTHON_MODULES: Record<string, string> = {
-  requests: 'python3-requests',
-  'ruamel.yaml': 'python3-ruamel.yaml',
-  filelock: 'python3-filelock',
-  appdirs: 'python3-appdirs',
-  psutil: 'python3-psutil',
-  numpy: 'python3-numpy',
-};
-
-type HarnessSource = { kind: 'dir'; path: string } | { kind: 'mirror' };
-
-/** Decides at collection time where Determined's harness/ comes from, or says what is missing. */
-function findPrerequisites(): { harness?: HarnessSource; missing?: string } {
-  const problems: string[] = [];
-  let harness: HarnessSource | undefined;
-  const fromEnv = process.env.DET_TEST_PYTHON_HARNESS;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    if (existsSync(join(fromEnv, 'determined'))) {
-      harness = { kind: 'dir', path: fromEnv };
-    } else {
-      problems.push(`DET_TEST_PYTHON_HARNESS=${fromEnv} has no determined/ package`);
-    }
-  } else if (
-    existsSync(DETERMINED_MIRROR) &&
-    spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0
-  ) {
-    harness = { kind: 'mirror' };
-  } else {
-    problems.push(
-      `Determined's SDK: set DET_TEST_PYTHON_HARNESS to a dir holding determined/, or mirror ` +
-        `determined-ai/determined at ${DETERMINED_MIRROR} (with git on PATH)`,
-    );
-  }
-  if (!existsSync(PYTHON)) {
-    problems.push(`${PYTHON} does not exist`);
-  } else {
-    const probe = spawnSync(
-      PYTHON,
-      [
-        '-c',
-        'import importlib.util, sys\n' +
-          'for name in sys.argv[1:]:\n' +
-          '    try:\n' +
-          '        found = importlib.util.find_spec(name) is not None\n' +
-          '    except ImportError:\n' +
-          '        found = False\n' +
-          '    if not found:\n' +
-          '        print(name)\n',
-        ...Object.keys(PYTHON_MODULES),
-      ],
-      { encoding: 'utf8' },
-    );
-    const absent = probe.stdout.split('\n').filter((name) => name !== '');
-    if (probe.status !== 0) {
-      problems.push(`${PYTHON} failed to run: ${probe.stderr.trim()}`);
-    } else if (absent.length > 0) {
-      problems.push(
-        `${PYTHON} lacks ${absent.join(', ')} (apt-get install -y ` +
-          `${absent.map((name) => PYTHON_MODULES[name] ?? name).join(' ')})`,
-      );
-    }
-  }
-  return problems.length > 0 ? { missing: problems.join('; ') } : { harness };
-}
-
-/** Extracts only harness/ from the mirror: the SDK's code is used here, never committed. */
-async function extractHarness(into: string): Promise<string> {
-  const run = promisify(execFile);
-  const tarball = join(into, 'harness.tar');
-  await run('git', [
-    `--git-dir=${DETERMINED_MIRROR}`,
-    'archive',
-    '--format=tar',
-    '-o',
-    tarball,
-    'HEAD',
-    'harness',
-  ]);
-  await run('tar', ['-xf', tarball, '-C', into]);
-  return join(into, 'harness');
-}
 
 /** A database URL for `dialect`; PostgreSQL gets a private schema, dropped by `drop`. */
 async function masterDb(
@@ -183,7 +97,7 @@ interface Summary {
   checks: number;
 }
 
-const prerequisites = findPrerequisites();
+const prerequisites = findPythonSdk();
 if (prerequisites.missing !== undefined) {
   process.stderr.write(`python-sdk.test.ts skipped: missing ${prerequisites.missing}\n`);
 }
@@ -193,19 +107,17 @@ describe.skipIf(prerequisites.missing !== undefined)(
     ? 'Determined Python SDK v0.38.1 against the master'
     : `Determined Python SDK v0.38.1 against the master (skipped: missing ${prerequisites.missing})`,
   () => {
-    let harnessDir = '';
+    let pythonPath = '';
     let extractedTo: string | undefined;
     beforeAll(async () => {
-      const source = prerequisites.harness;
+      const source = prerequisites.source;
       if (source === undefined) {
         throw new Error('no harness source');
       }
-      if (source.kind === 'dir') {
-        harnessDir = source.path;
-      } else {
+      if (source.kind === 'mirror') {
         extractedTo = await mkdtemp(join(tmpdir(), 'det-harness-'));
-        harnessDir = await extractHarness(extractedTo);
       }
+      pythonPath = await harnessDir(source, extractedTo ?? '');
     }, 120_000);
     afterAll(async () => {
       if (extractedTo !== undefined) {
@@ -228,7 +140,7 @@ describe.skipIf(prerequisites.missing !== undefined)(
           }
           const master = await startMaster(config, silentLogger);
           try {
-            const run = await runScript(harnessDir, master.url, dir);
+            const run = await runScript(pythonPath, master.url, dir);
             expect(run.code, `script failed:\n${run.stderr}\n${run.stdout}`).toBe(0);
             const lastLine = run.stdout.trim().split('\n').at(-1) ?? '';
             const summary = JSON.parse(lastLine) as Summary;

@@ -1,8 +1,7 @@
 // Determined's own Python SDK (v0.38.1) and this SDK share one token cache: each reuses the
 // session the other cached, and both write the file at once without losing an update. Runs
 // against the real master over loopback; skipped (saying why) when Python or the harness is absent.
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -10,32 +9,13 @@ import { loadConfig, silentLogger, startMaster } from '@determined-ts/master';
 import type { RunningMaster } from '@determined-ts/master';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { PYTHON, findPythonSdk, harnessDir } from '../../../../test/python-harness.js';
 import { tempDir } from '../../test/auth-helpers.js';
 import type { FetchLike } from '../client.js';
 import { openSession } from './session.js';
 import { TokenStore } from './token-store.js';
 
-const PYTHON = '/usr/bin/python3';
-/** Where this machine mirrors determined-ai/determined; its HEAD is the v0.38.1 release. */
-const DETERMINED_MIRROR = '/work/.mirror/determined-ai+determined/repo';
 const run = promisify(execFile);
-
-/** Why the test cannot run here, or undefined. */
-function missingPrerequisite(): string | undefined {
-  const fromEnv = process.env.DET_TEST_PYTHON_HARNESS;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    if (!existsSync(join(fromEnv, 'determined'))) {
-      return `DET_TEST_PYTHON_HARNESS=${fromEnv} has no determined/ package`;
-    }
-  } else if (!existsSync(DETERMINED_MIRROR)) {
-    return `no Determined mirror at ${DETERMINED_MIRROR} (or set DET_TEST_PYTHON_HARNESS)`;
-  }
-  if (!existsSync(PYTHON)) {
-    return `no ${PYTHON}`;
-  }
-  const probe = spawnSync(PYTHON, ['-c', 'import requests, filelock, ruamel.yaml, appdirs']);
-  return probe.status === 0 ? undefined : `${PYTHON} lacks Determined's dependencies`;
-}
 
 /**
  * Python, as a user's script: logs in with `determined.experimental.client.login` (which goes
@@ -60,7 +40,7 @@ else:
         authentication.TokenStore(master).set_token(f"{prefix}{i}", f"token-{prefix}{i}")
 `;
 
-const missing = missingPrerequisite();
+const { source, missing } = findPythonSdk();
 if (missing !== undefined) {
   process.stderr.write(`python-interop.test.ts skipped: ${missing}\n`);
 }
@@ -83,23 +63,10 @@ describe.skipIf(missing !== undefined)(
 
     beforeAll(async () => {
       dir = await tempDir();
-      const fromEnv = process.env.DET_TEST_PYTHON_HARNESS;
-      if (fromEnv !== undefined && fromEnv !== '') {
-        harness = fromEnv;
-      } else {
-        // Only harness/ is extracted, into the temp dir; Determined's code is never committed.
-        const tarball = join(dir.path, 'harness.tar');
-        await run('git', [
-          `--git-dir=${DETERMINED_MIRROR}`,
-          'archive',
-          '-o',
-          tarball,
-          'HEAD',
-          'harness',
-        ]);
-        await run('tar', ['-xf', tarball, '-C', dir.path]);
-        harness = join(dir.path, 'harness');
+      if (source === undefined) {
+        throw new Error('no harness source');
       }
+      harness = await harnessDir(source, dir.path);
       const masterConfig = loadConfig(
         ['--host', '127.0.0.1', '--port', '0', '--data-dir', join(dir.path, 'master')],
         {},

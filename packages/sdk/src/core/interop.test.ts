@@ -12,7 +12,7 @@ import { downloadCheckpoint } from '../download/download.js';
 import { TrialReference } from '../trial-reference.js';
 import { loopbackMaster, makeTree, readTree } from '../../test/core-helpers.js';
 import type { Tree } from '../../test/core-helpers.js';
-import { findPythonSdk, harnessDir, runPython } from '../../test/python-harness.js';
+import { findPythonSdk, harnessDir, runPython } from '../../../../test/python-harness.js';
 import { init } from './init.js';
 
 const SCRIPT = String.raw`

@@ -1,25 +1,28 @@
 // Finds what it takes to run Determined's real Python SDK (v0.38.1) in a test: /usr/bin/python3
 // with the SDK's third-party modules, and Determined's harness/ (from DET_TEST_PYTHON_HARNESS,
-// or extracted from the local mirror of determined-ai/determined). Tests skip when it is absent.
+// or extracted from the local mirror of determined-ai/determined). Tests of the master and of
+// the SDK share it; they skip, saying why, when something is absent.
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 export const PYTHON = '/usr/bin/python3';
+/** Where this machine mirrors determined-ai/determined; its HEAD is the v0.38.1 release. */
 const DETERMINED_MIRROR = '/work/.mirror/determined-ai+determined/repo';
-/** Modules the SDK imports, and the Debian packages that provide them. */
-const MODULES: Record<string, string> = {
+/** Third-party modules the SDK imports, and the Debian packages that provide them. */
+const PYTHON_MODULES: Record<string, string> = {
   requests: 'python3-requests',
   'ruamel.yaml': 'python3-ruamel.yaml',
   filelock: 'python3-filelock',
   appdirs: 'python3-appdirs',
   psutil: 'python3-psutil',
+  numpy: 'python3-numpy',
 };
 
 export type HarnessSource = { kind: 'dir'; path: string } | { kind: 'mirror' };
 
-/** Where the harness comes from, or why the Python tests must skip. Runs at collection time. */
+/** Where the harness comes from, or what is missing. Cheap enough for collection time. */
 export function findPythonSdk(): { source?: HarnessSource; missing?: string } {
   const problems: string[] = [];
   let source: HarnessSource | undefined;
@@ -30,38 +33,53 @@ export function findPythonSdk(): { source?: HarnessSource; missing?: string } {
     } else {
       problems.push(`DET_TEST_PYTHON_HARNESS=${fromEnv} has no determined/ package`);
     }
-  } else if (existsSync(DETERMINED_MIRROR) && spawnSync('git', ['--version']).status === 0) {
+  } else if (
+    existsSync(DETERMINED_MIRROR) &&
+    spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0
+  ) {
     source = { kind: 'mirror' };
   } else {
     problems.push(
-      `Determined's harness (set DET_TEST_PYTHON_HARNESS, or mirror it at ${DETERMINED_MIRROR})`,
+      `Determined's SDK: set DET_TEST_PYTHON_HARNESS to a dir holding determined/, or mirror ` +
+        `determined-ai/determined at ${DETERMINED_MIRROR} (with git on PATH)`,
     );
   }
   if (!existsSync(PYTHON)) {
-    problems.push(PYTHON);
+    problems.push(`${PYTHON} does not exist`);
   } else {
     const probe = spawnSync(
       PYTHON,
       [
         '-c',
-        'import importlib.util, sys\nfor n in sys.argv[1:]:\n' +
-          '    try:\n        ok = importlib.util.find_spec(n) is not None\n' +
-          '    except ImportError:\n        ok = False\n    if not ok:\n        print(n)\n',
-        ...Object.keys(MODULES),
+        'import importlib.util, sys\n' +
+          'for name in sys.argv[1:]:\n' +
+          '    try:\n' +
+          '        found = importlib.util.find_spec(name) is not None\n' +
+          '    except ImportError:\n' +
+          '        found = False\n' +
+          '    if not found:\n' +
+          '        print(name)\n',
+        ...Object.keys(PYTHON_MODULES),
       ],
       { encoding: 'utf8' },
     );
-    const absent = probe.stdout.split('\n').filter((n) => n !== '');
+    const absent = probe.stdout.split('\n').filter((name) => name !== '');
     if (probe.status !== 0) {
-      problems.push(`a working ${PYTHON}`);
+      problems.push(`${PYTHON} failed to run: ${probe.stderr.trim()}`);
     } else if (absent.length > 0) {
-      problems.push(`${absent.map((n) => MODULES[n] ?? n).join(', ')} for ${PYTHON}`);
+      problems.push(
+        `${PYTHON} lacks ${absent.join(', ')} (apt-get install -y ` +
+          `${absent.map((name) => PYTHON_MODULES[name] ?? name).join(' ')})`,
+      );
     }
   }
   return problems.length > 0 ? { missing: problems.join('; ') } : { source };
 }
 
-/** The directory to put on PYTHONPATH; extracts harness/ from the mirror into `scratch`. */
+/**
+ * The directory to put on PYTHONPATH. From the mirror, only harness/ is extracted, into
+ * `scratch`: Determined's code is used by tests, never committed.
+ */
 export async function harnessDir(source: HarnessSource, scratch: string): Promise<string> {
   if (source.kind === 'dir') {
     return source.path;
@@ -75,7 +93,7 @@ export async function harnessDir(source: HarnessSource, scratch: string): Promis
     '-o',
     tarball,
     'HEAD',
-    'harness/determined',
+    'harness',
   ]);
   await run('tar', ['-xf', tarball, '-C', scratch]);
   return join(scratch, 'harness');
