@@ -3,7 +3,12 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { clientHashPassword } from '@determined-ts/api';
+import {
+  CHECKPOINT_SORT_BY,
+  CHECKPOINT_STATES,
+  ORDER_BY,
+  clientHashPassword,
+} from '@determined-ts/api';
 import type { JsonObject } from '@determined-ts/api';
 
 /*
@@ -118,25 +123,6 @@ const STATE_NUMBERS: Record<FakeCheckpointState, number> = {
   DELETED: 4,
   PARTIALLY_DELETED: 5,
 };
-
-const CHECKPOINT_SORT_BY = [
-  'SORT_BY_UNSPECIFIED',
-  'SORT_BY_UUID',
-  'SORT_BY_TRIAL_ID',
-  'SORT_BY_BATCH_NUMBER',
-  'SORT_BY_END_TIME',
-  'SORT_BY_STATE',
-  'SORT_BY_SEARCHER_METRIC',
-] as const;
-const ORDER_BY = ['ORDER_BY_UNSPECIFIED', 'ORDER_BY_ASC', 'ORDER_BY_DESC'] as const;
-const WIRE_STATES = [
-  'STATE_UNSPECIFIED',
-  'STATE_ACTIVE',
-  'STATE_COMPLETED',
-  'STATE_ERROR',
-  'STATE_DELETED',
-  'STATE_PARTIALLY_DELETED',
-] as const;
 
 /** grpc code, reason and HTTP status, as grpc-gateway v1 maps them. */
 const GRPC = {
@@ -843,7 +829,7 @@ export class FakeDetermined {
     const rawOrder = queryValue(query, 'orderBy');
     const orderBy =
       rawOrder === null ? 'ORDER_BY_UNSPECIFIED' : parseEnum(ORDER_BY, rawOrder, 'orderBy');
-    const states = query.getAll('states').map((s) => parseEnum(WIRE_STATES, s, 'states'));
+    const states = query.getAll('states').map((s) => parseEnum(CHECKPOINT_STATES, s, 'states'));
     const offset = parseInt32(queryValue(query, 'offset'), 'offset');
     const limit = parseInt32(queryValue(query, 'limit'), 'limit');
 
