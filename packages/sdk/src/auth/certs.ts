@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { AuthenticationError } from '../errors.js';
+import { errnoCode } from '../errno.js';
 
 /** How to trust a master's TLS certificate, as given by the caller. */
 export interface CertOptions {
@@ -101,7 +102,7 @@ async function readIfExists(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (errnoCode(err) === 'ENOENT') {
       return undefined;
     }
     throw err;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
+import { errnoCode } from '../errno.js';
 import { ArgumentError, AuthenticationError } from '../errors.js';
 import { determinedConfigDir } from './config-path.js';
 import { withFileLock } from './file-lock.js';
@@ -205,7 +206,7 @@ async function readStore(path: string, masterUrl: string): Promise<TokenStoreFil
   try {
     text = await readFile(path, 'utf8');
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (errnoCode(err) === 'ENOENT') {
       return emptyTokenStore();
     }
     throw err;
@@ -222,7 +223,7 @@ async function readStoreOrDelete(path: string, masterUrl: string): Promise<Token
       throw err;
     }
     await unlink(path).catch((unlinkErr: unknown) => {
-      if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if (errnoCode(unlinkErr) !== 'ENOENT') {
         throw unlinkErr;
       }
     });

@@ -1,5 +1,6 @@
 import { abortReason, backoffMs } from '../client.js';
 import type { RetryPolicy } from '../client.js';
+import { errnoCode } from '../errno.js';
 
 /** Waits `ms`, or rejects with the signal's reason when it aborts first. */
 export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -59,6 +60,6 @@ const TRANSIENT_FS_CODES = new Set([
 ]);
 
 export function isTransientFsError(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const code = errnoCode(err);
   return typeof code === 'string' && TRANSIENT_FS_CODES.has(code);
 }

@@ -4,12 +4,9 @@ import { lstat, mkdir, readdir, readlink, rename, rm, rmdir } from 'node:fs/prom
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
+import { errnoCode } from '../errno.js';
 import { StorageError } from '../errors.js';
 import type { Manifest } from './manifest.js';
-
-function errnoCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** What is at the target before a download. */
 export type TargetState = 'absent' | 'empty' | 'complete';

@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
 
+import { errnoCode } from '../errno.js';
 import type { Candidate } from './candidates.js';
 import { METADATA_FILE, classifyFile, findCandidates, listFiles } from './candidates.js';
 import { LoaderError } from './errors.js';
@@ -23,7 +24,7 @@ async function readMetadata(dir: string): Promise<JsonObject> {
   try {
     textValue = await readFile(join(dir, METADATA_FILE), 'utf8');
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (errnoCode(err) === 'ENOENT') {
       return {};
     }
     throw new LoaderError(`${join(dir, METADATA_FILE)}: cannot read: ${(err as Error).message}`, {

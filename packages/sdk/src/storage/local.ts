@@ -3,6 +3,7 @@ import type { Stats } from 'node:fs';
 import { access, lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { errnoCode } from '../errno.js';
 import { IntegrityError, StorageError } from '../errors.js';
 import { StorageUnreachableError } from './backend.js';
 import type { ReadOptions, StorageBackend, StorageEntry } from './backend.js';
@@ -10,10 +11,6 @@ import { checkRelativePath } from './paths.js';
 
 /** Read size for local files: large reads keep syscalls (and thread-pool hops) few. */
 const READ_CHUNK_BYTES = 1024 * 1024;
-
-function errnoCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /**
  * A checkpoint directory on a local or mounted filesystem (`directory` and `shared_fs`
