@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
+import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
@@ -60,6 +61,32 @@ export default tseslint.config(
     // The cli builds on the sdk, and on the master only to embed it (`det master`, `det demo`).
     files: ['packages/cli/**/*.ts'],
     rules: restrictImports(),
+  },
+  {
+    // The web UI runs in the browser and builds on the sdk's browser-safe entry and the api types.
+    files: ['packages/web/src/**/*.{ts,tsx}'],
+    ...reactHooks.configs.flat['recommended-latest'],
+    rules: {
+      ...reactHooks.configs.flat['recommended-latest'].rules,
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@determined-ts/sdk',
+              message: 'Use the browser-safe entry, @determined-ts/sdk/client.',
+            },
+          ],
+          patterns: [
+            internals,
+            {
+              group: ['@determined-ts/master', '@determined-ts/master/*', '@determined-ts/cli'],
+              message: 'web talks to the master only through the sdk.',
+            },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['**/*.js', '**/*.mjs'],

@@ -1,4 +1,5 @@
-import { defaultServerConditions } from 'vite';
+import react from '@vitejs/plugin-react';
+import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Workspace packages export a `source` condition pointing at their TypeScript, so tests run
@@ -9,9 +10,29 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     setupFiles: ['test/isolate-config.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+        },
+      },
+      {
+        // The web UI's component tests run in a DOM, resolving packages as the browser build does.
+        extends: true,
+        plugins: [react()],
+        resolve: { conditions: ['source', ...defaultClientConditions] },
+        test: {
+          name: 'web',
+          include: ['packages/web/src/**/*.test.tsx'],
+          environment: 'jsdom',
+          setupFiles: ['packages/web/test/setup.ts'],
+        },
+      },
+    ],
   },
 });

@@ -233,7 +233,12 @@ export async function seedTrial(
     }
     await trx
       .insertInto('checkpoint_counts')
-      .values({ trial_id: trialId, state: 'STATE_COMPLETED', n: bulk })
+      .values({
+        trial_id: trialId,
+        state: 'STATE_COMPLETED',
+        n: bulk,
+        bytes: bulk * Object.values(RESOURCES).reduce((a, b) => a + b, 0),
+      })
       .execute();
     await trx
       .updateTable('trials')

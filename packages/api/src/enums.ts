@@ -57,6 +57,8 @@ export const CHECKPOINT_SORT_BY = [
   'SORT_BY_END_TIME',
   'SORT_BY_STATE',
   'SORT_BY_SEARCHER_METRIC',
+  // Determined-TS extension: total bytes of the checkpoint's files.
+  'SORT_BY_SIZE',
 ] as const;
 export type CheckpointSortBy = (typeof CHECKPOINT_SORT_BY)[number];
 
@@ -89,9 +91,24 @@ export const EXPERIMENT_SORT_BY = [
   'SORT_BY_PROGRESS',
   'SORT_BY_USER',
   'SORT_BY_NAME',
+  'SORT_BY_FORKED_FROM',
+  'SORT_BY_RESOURCE_POOL',
+  'SORT_BY_PROJECT_ID',
+  'SORT_BY_CHECKPOINT_SIZE',
+  'SORT_BY_CHECKPOINT_COUNT',
+  'SORT_BY_SEARCHER_METRIC_VAL',
 ] as const;
 export type ExperimentSortBy = (typeof EXPERIMENT_SORT_BY)[number];
 
 /** The metric groups with a fixed meaning; any other non-empty name without `.` is a custom group. */
 export const METRIC_GROUP_TRAINING = 'training';
 export const METRIC_GROUP_VALIDATION = 'validation';
+
+/** `metricv1.MetricType`, the deprecated twin of a metric group in downsampled series. */
+export const METRIC_TYPES = [
+  'METRIC_TYPE_UNSPECIFIED',
+  'METRIC_TYPE_TRAINING',
+  'METRIC_TYPE_VALIDATION',
+  'METRIC_TYPE_PROFILING',
+] as const;
+export type MetricType = (typeof METRIC_TYPES)[number];

@@ -14,6 +14,8 @@ export const ROUTES = {
   experimentTrials: '/api/v1/experiments/:experimentId/trials',
   experimentCheckpoints: '/api/v1/experiments/:experimentId/checkpoints',
   trials: '/api/v1/trials',
+  /** Determined's CompareTrials: downsampled metric series of one or more trials. */
+  trialsTimeSeries: '/api/v1/trials/time-series',
   trial: '/api/v1/trials/:trialId',
   trialStart: '/api/v1/trials/:trialId/start',
   trialProgress: '/api/v1/trials/:trialId/progress',
@@ -21,6 +23,8 @@ export const ROUTES = {
   trialTrainingMetrics: '/api/v1/trials/:trialId/training_metrics',
   trialValidationMetrics: '/api/v1/trials/:trialId/validation_metrics',
   trialCheckpoints: '/api/v1/trials/:trialId/checkpoints',
+  /** Determined-TS extension: where a trial's checkpoints sit on its curves (at most `maxMarkers`). */
+  trialCheckpointMarkers: '/api/v1/trials/:trialId/checkpoint-markers',
   trialLogs: '/api/v1/trials/:trialId/logs',
   trialMetricsStream: '/api/v1/trials/metrics/trial_metrics',
   trialTrainingMetricsStream: '/api/v1/trials/metrics/training_metrics',

@@ -1,4 +1,4 @@
-import type { CheckpointState, ExperimentState, TrialState } from './enums.js';
+import type { CheckpointState, ExperimentState, MetricType, TrialState } from './enums.js';
 
 /** A JSON object with free-form keys (a `google.protobuf.Struct` on the wire). */
 export type JsonObject = { [key: string]: unknown };
@@ -104,7 +104,8 @@ export interface TrialDto {
   taskIds: string[];
   totalCheckpointSize: Int64String;
   checkpointCount: number;
-  summaryMetrics: JsonObject | null;
+  summaryMetrics: TrialSummaryMetrics | null;
+  /** The best validation's searcher metric, raw (not sign-flipped). */
   searcherMetricValue?: WireDouble;
   externalTrialId?: string;
 }
@@ -231,3 +232,78 @@ export interface DeterminedTsInfo {
  * ties by larger steps_completed, later reportTime, then smaller uuid.
  */
 export const CHECKPOINT_ORDERING_RULES = 'determined-ts/1';
+
+/**
+ * What a trial has reported per metric, keyed by `avg_metrics` (the training group),
+ * `validation_metrics` (the validation group) or the name of a custom group, then by metric name.
+ */
+export type TrialSummaryMetrics = Record<string, Record<string, MetricSummary>>;
+
+/**
+ * One metric's summary. `type` is `number`, `string`, `boolean`, `date`, `object`, `array` or
+ * `null` (a metric reported with two types becomes `string`); the statistics are for numbers only.
+ */
+export interface MetricSummary {
+  type: string;
+  count?: number;
+  sum?: WireDouble;
+  min?: WireDouble;
+  max?: WireDouble;
+  mean?: WireDouble;
+  /** The value of the latest report. */
+  last?: unknown;
+}
+
+/** `experimentv1.DataPoint`: one (possibly downsampled) report. */
+export interface DataPointDto {
+  batches: number;
+  /** The requested metrics at this report; a metric the report lacks is absent. */
+  values: JsonObject;
+  time: Timestamp;
+  epoch?: number;
+}
+
+/** `trialv1.DownsampledMetrics`: one metric group's series. */
+export interface DownsampledMetricsDto {
+  data: DataPointDto[];
+  type: MetricType;
+  group: string;
+}
+
+/** `GET /api/v1/trials/time-series` (Determined's CompareTrials) response. */
+export interface CompareTrialsResponse {
+  trials: { trial: TrialDto; metrics: DownsampledMetricsDto[] }[];
+}
+
+/** Determined-TS extension: one checkpoint's place on a trial's curves. */
+export interface CheckpointMarkerDto {
+  uuid: string;
+  stepsCompleted: number;
+  state: CheckpointState;
+  reportTime: Timestamp;
+  size: Int64String;
+  /** The raw searcher metric of the validation at this step, when there is one. */
+  searcherMetric?: WireDouble;
+}
+
+/**
+ * `GET /api/v1/trials/{id}/checkpoint-markers` response: the checkpoints (not DELETED) in step
+ * order, thinned to at most `maxMarkers` (one per step bucket, the best by the searcher metric,
+ * and always the best and the latest COMPLETED ones); `total` counts them before thinning.
+ */
+export interface CheckpointMarkersResponse {
+  markers: CheckpointMarkerDto[];
+  total: number;
+}
+
+/** One line of `GET /api/v1/trials/{id}/logs` (`TrialLogsResponse`). */
+export interface TrialLogDto {
+  id: string;
+  trialId: number;
+  timestamp: Timestamp;
+  message: string;
+  level: string;
+  log: string;
+  rankId?: number;
+  stdtype?: string;
+}

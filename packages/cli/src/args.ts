@@ -9,6 +9,15 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Parses a non-negative integer argument (an offset). */
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`expected a non-negative integer, got '${value}'`);
+  }
+  return n;
+}
+
 /** Parses `true` or `false`, as Determined's `--smaller-is-better` takes them. */
 export function booleanArg(value: string): boolean {
   if (value === 'true' || value === 'false') {

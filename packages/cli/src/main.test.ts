@@ -99,6 +99,21 @@ describe('det experiment', () => {
     expect(list.map((e) => e.id)).toContain(seeded.trial.experimentId);
   });
 
+  it('pages, sorts and filters the list on the master', async () => {
+    const first = json<{ id: number }[]>(
+      await det('e', 'list', '--limit', '1', '--sort', 'id', '--order', 'desc', '--json'),
+    );
+    expect(first).toHaveLength(1);
+    const all = json<{ id: number }[]>(await det('e', 'list', '--json'));
+    expect(first[0]?.id).toBe(Math.max(...all.map((e) => e.id)));
+    const none = json<unknown[]>(await det('e', 'list', '--name', 'no-such-experiment', '--json'));
+    expect(none).toEqual([]);
+    const bad = await det('e', 'list', '--sort', 'colour');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/colour/);
+    expect((await det('e', 'list', '--offset', '-1')).code).toBe(2);
+  });
+
   it('describes an experiment with its trials', async () => {
     const id = String(seeded.trial.experimentId);
     const out = json<{ experiment: { id: number }; trials: { id: number }[] }>(

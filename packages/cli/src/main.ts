@@ -43,7 +43,14 @@ function buildProgram(io: CliIo): Command {
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
       // Commander's messages start with "error: "; ours start with "det: " and stay on one line.
-      outputError: (text, write) => write(`det: ${text.replace(/^error: /, '').trim()}\n`),
+      // A suggestion ("(Did you mean --name?)") joins the same line.
+      outputError: (text, write) =>
+        write(
+          `det: ${text
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')}\n`,
+        ),
     });
   const ctx: CommandContext = { io, globals: () => program.opts<GlobalOptions>() };
 

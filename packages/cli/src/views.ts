@@ -57,15 +57,27 @@ export function printExperiments(io: CliIo, experiments: ExperimentData[], json:
   }
   printTable(
     io,
-    ['ID', 'Name', 'State', 'Trials', 'Searcher Metric', 'Start Time', 'End Time'],
+    [
+      'ID',
+      'Name',
+      'State',
+      'Trials',
+      'Searcher Metric',
+      'Best',
+      'Checkpoints',
+      'Size',
+      'Start Time',
+    ],
     experiments.map((e) => [
       e.id,
       e.name,
       e.state,
       e.numTrials,
       e.searcherMetric,
+      e.bestTrialSearcherMetric,
+      e.checkpointCount,
+      formatBytes(e.checkpointSize),
       e.startTime,
-      e.endTime,
     ]),
   );
 }
@@ -73,15 +85,15 @@ export function printExperiments(io: CliIo, experiments: ExperimentData[], json:
 export function printTrials(io: CliIo, trials: TrialData[]): void {
   printTable(
     io,
-    ['Trial ID', 'State', 'Batches', 'Restarts', 'Hyperparameters', 'Start Time', 'End Time'],
+    ['Trial ID', 'State', 'Batches', 'Best Validation', 'Checkpoints', 'Size', 'Hyperparameters'],
     trials.map((t) => [
       t.id,
       t.state,
       t.totalBatchesProcessed,
-      t.restarts,
+      t.searcherMetricValue,
+      t.checkpointCount,
+      formatBytes(t.totalCheckpointSize),
       t.hparams,
-      t.startTime,
-      t.endTime,
     ]),
   );
 }

@@ -15,7 +15,9 @@ import { checkpointRoutes } from './routes/checkpoints.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { masterRoutes, PUBLIC_MASTER_PATHS } from './routes/master.js';
 import { taskLogRoutes } from './routes/task-logs.js';
+import { trialChartRoutes } from './routes/trial-charts.js';
 import { trialRoutes } from './routes/trials.js';
+import { webRoutes } from './routes/web.js';
 import { authenticate } from './services/users.js';
 
 const PUBLIC_PATHS = new Set<string>([...PUBLIC_AUTH_PATHS, ...PUBLIC_MASTER_PATHS]);
@@ -86,10 +88,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', authRoutes(deps));
   app.route('/', masterRoutes(deps));
   app.route('/', experimentRoutes(deps));
+  // Before the trial routes: `/api/v1/trials/time-series` is not a trial id.
+  app.route('/', trialChartRoutes(deps));
   app.route('/', trialRoutes(deps));
   app.route('/', checkpointRoutes(deps));
   app.route('/', archiveRoutes(deps));
   app.route('/', taskLogRoutes(deps));
+  // Last: the web UI answers only what no route above did.
+  app.route('/', webRoutes(deps));
 
   app.notFound((c) => sendError(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { parse as parseYaml } from 'yaml';
@@ -21,6 +22,8 @@ export interface MasterConfig {
   maxBodyBytes: number;
   /** Default `checkpoint_storage` for experiments that name none (snake_case, as in Determined). */
   checkpointStorage: Record<string, unknown>;
+  /** Directory of the built web UI; `undefined` when none was given or found. */
+  webRoot?: string;
 }
 
 export const DEFAULT_PORT = 8080;
@@ -38,6 +41,20 @@ export function defaultDataDir(env: NodeJS.ProcessEnv, platform = process.platfo
   return join(env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'determined-ts');
 }
 
+/**
+ * The built UI of the workspace package `@determined-ts/web` (its `dist/`), or `undefined` when
+ * that package is not installed beside the master.
+ */
+export function defaultWebRoot(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    return join(dirname(require.resolve('@determined-ts/web/package.json')), 'dist');
+  } catch {
+    // Not installed (a master without the UI): UI pages say how to build it.
+    return undefined;
+  }
+}
+
 const fileSchema = z
   .object({
     host: z.string().min(1),
@@ -48,6 +65,7 @@ const fileSchema = z
     cluster_name: z.string(),
     max_body_bytes: z.number().int().positive(),
     checkpoint_storage: z.record(z.string(), z.unknown()),
+    web_root: z.string().min(1),
   })
   .partial()
   .strict();
@@ -63,6 +81,8 @@ export const USAGE = `usage: det-master [options]
   --data-dir DIR            data directory (default: per-user data dir; env DET_DATA_DIR)
   --db URL|PATH             postgres:// URL or SQLite file (default: <data-dir>/master.db; env DET_DB)
   --config FILE             master.yaml with the same settings in snake_case (env DET_MASTER_CONFIG)
+  --web-root DIR            built web UI to serve at / (default: the dist/ of @determined-ts/web;
+                            env DET_WEB_ROOT)
   --allow-empty-passwords   listen on a non-loopback address even while a user has no password
   -h, --help                show this help`;
 
@@ -82,6 +102,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
         'data-dir': { type: 'string' },
         db: { type: 'string' },
         config: { type: 'string' },
+        'web-root': { type: 'string' },
         'allow-empty-passwords': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -129,6 +150,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
   if (db === '') {
     problems.push('db: must not be empty');
   }
+  const webRootSetting = flags['web-root'] ?? env.DET_WEB_ROOT ?? file.web_root;
+  if (webRootSetting === '') {
+    problems.push('web root: must not be empty');
+  }
+  const webRoot =
+    webRootSetting === undefined || webRootSetting === ''
+      ? defaultWebRoot()
+      : resolve(webRootSetting);
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -148,5 +177,6 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
       type: 'directory',
       container_path: join(dataDir, 'checkpoints'),
     },
+    ...(webRoot === undefined ? {} : { webRoot }),
   });
 }

@@ -13,6 +13,11 @@ export interface AppSettings {
   sessionTtlMs: number;
   /** `checkpoint_storage` for experiments whose config names none. */
   defaultCheckpointStorage: JsonObject;
+  /**
+   * Directory of the built web UI (`index.html`, `assets/`), served at `/`. Unset, or without
+   * an `index.html`, UI pages answer 503 saying how to build it.
+   */
+  webRoot?: string;
 }
 
 /** Everything a route or service may touch. Built once by `main.ts` (or a test) and injected. */

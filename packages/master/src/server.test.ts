@@ -1,10 +1,10 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { tempDir } from '../test/helpers.js';
-import { DEFAULT_MAX_BODY_BYTES, loadConfig } from './config.js';
+import { DEFAULT_MAX_BODY_BYTES, defaultWebRoot, loadConfig } from './config.js';
 import type { MasterConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { silentLogger } from './logger.js';
@@ -82,6 +82,26 @@ describe('loadConfig', () => {
     expect(problems).toContain("port: expected an integer from 0 to 65535, got '70000'");
   });
 
+  it('takes the web root from --web-root, DET_WEB_ROOT, web_root, else the web package', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(file, 'web_root: from-file\n');
+    const webRoot = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+      configOf(loadConfig(['--data-dir', d, ...argv], env)).webRoot;
+    expect(webRoot(['--config', file])).toBe(resolve('from-file'));
+    expect(webRoot(['--config', file], { DET_WEB_ROOT: '/env/ui' })).toBe('/env/ui');
+    expect(webRoot(['--config', file, '--web-root', '/flag/ui'], { DET_WEB_ROOT: '/env/ui' })).toBe(
+      '/flag/ui',
+    );
+    // The default: the dist/ of @determined-ts/web when it is installed beside the master.
+    expect(webRoot([])).toBe(defaultWebRoot());
+    const found = defaultWebRoot();
+    if (found !== undefined) {
+      expect(found).toMatch(/[/\\]web[/\\]dist$/);
+    }
+    expect(() => loadConfig(['--web-root', ''], {})).toThrow(/web root: must not be empty/);
+  });
+
   it('rejects unknown flags', () => {
     expect(() => loadConfig(['--nope'], {})).toThrow(/Unknown option '--nope'/);
   });
@@ -112,6 +132,23 @@ describe('startMaster', () => {
       clusterId: string;
     };
     expect(again.clusterId).toBe(info.clusterId);
+  });
+
+  it('serves the web UI from --web-root, with the API beside it', async () => {
+    const d = await dir();
+    const ui = join(d, 'ui');
+    await mkdir(join(ui, 'assets'), { recursive: true });
+    await writeFile(join(ui, 'index.html'), '<!doctype html><title>UI</title>');
+    await writeFile(join(ui, 'assets', 'app-1.js'), 'export {};');
+    const config = configOf(loadConfig(['--port', '0', '--data-dir', d, '--web-root', ui], {}));
+    const master = await startMaster(config, silentLogger);
+    cleanups.push(() => master.close());
+    const page = await fetch(`${master.url}/trials/1`, { headers: { accept: 'text/html' } });
+    expect([page.status, await page.text()]).toEqual([200, '<!doctype html><title>UI</title>']);
+    const asset = await fetch(`${master.url}/assets/app-1.js`);
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(await asset.text()).toBe('export {};');
+    expect((await fetch(`${master.url}/api/v1/master`)).status).toBe(200);
   });
 
   it('refuses a non-loopback address while a user has an empty password', async () => {

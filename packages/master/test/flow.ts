@@ -146,3 +146,22 @@ export async function reportCheckpoint(
   });
   return uuid;
 }
+
+/** Creates and starts another trial in a seeded trial's experiment. */
+export async function addTrial(m: TestMaster, s: Seeded): Promise<Seeded> {
+  const { trial } = await call<{ trial: { id: number; taskId: string } }>(
+    m,
+    s.token,
+    'POST',
+    '/api/v1/trials',
+    { experimentId: s.experimentId, hparams: {}, unmanaged: true },
+  );
+  const { trialRunId } = await call<{ trialRunId: number }>(
+    m,
+    s.token,
+    'POST',
+    `/api/v1/trials/${trial.id}/start`,
+    { trialId: trial.id, resume: true },
+  );
+  return { ...s, trialId: trial.id, taskId: trial.taskId, runId: trialRunId };
+}

@@ -10,9 +10,27 @@ export type {
   StreamedResponse,
 } from './client.js';
 export { getCheckpoint, listCheckpoints, listCheckpointsPage } from './api/checkpoints.js';
-export type { CheckpointSort, ListCheckpointsOptions } from './api/checkpoints.js';
+export type {
+  CheckpointSort,
+  CheckpointSortAttr,
+  ListCheckpointsOptions,
+} from './api/checkpoints.js';
+export { listExperiments, listTrials } from './api/experiments.js';
+export type { ExperimentSortKey, ListExperimentsOptions, TrialSortKey } from './api/experiments.js';
+export { getCheckpointMarkers, getTrialLogs, getTrialMetricSeries } from './api/metrics.js';
+export type { MetricSeriesOptions, TrialLogsOptions } from './api/metrics.js';
 export { getExperiment, getMasterInfo, getTrial } from './api/trials.js';
-export { decodeCheckpoint, decodeExperiment, decodeMetrics, decodeTrial } from './decode.js';
+export { getCurrentUser, login, logout } from './api/users.js';
+export {
+  decodeCheckpoint,
+  decodeCheckpointMarker,
+  decodeDataPoint,
+  decodeExperiment,
+  decodeMetrics,
+  decodeTrial,
+  decodeTrialLog,
+  decodeUser,
+} from './decode.js';
 export {
   ApiError,
   ArgumentError,
@@ -25,14 +43,19 @@ export {
 } from './errors.js';
 export type {
   CheckpointData,
+  CheckpointMarker,
   CheckpointState,
   CheckpointTraining,
   CheckpointValidation,
   ExperimentData,
+  MetricPoint,
   Metrics,
   Pagination,
   TrialData,
+  TrialLogLine,
   TrialState,
+  UserData,
+  ValidationSummary,
 } from './models.js';
 export { SELECTION_RULES, checkSelection, pickBest, pickLatest, tieBreak } from './selection.js';
 export type { CheckpointSelection, TopCheckpointOptions } from './selection.js';

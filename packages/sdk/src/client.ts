@@ -287,7 +287,13 @@ export function createClient(options: ClientOptions): Client {
       }
       const decoder = new TextDecoder();
       let buffered = '';
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      // A reader rather than `for await`: not every browser makes web streams async-iterable.
+      const reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
+      for (;;) {
+        const { done, value: chunk } = await reader.read();
+        if (done) {
+          break;
+        }
         buffered += decoder.decode(chunk, { stream: true });
         let newline = buffered.indexOf('\n');
         while (newline >= 0) {

@@ -1,13 +1,23 @@
-import type { CheckpointDto, ExperimentDto, TrialDto } from '@determined-ts/api';
+import type {
+  CheckpointDto,
+  CheckpointMarkerDto,
+  ExperimentDto,
+  TrialDto,
+  UserDto,
+} from '@determined-ts/api';
 import { describe, expect, it } from 'vitest';
 
 import {
   decodeCheckpoint,
   decodeCheckpointList,
+  decodeCheckpointMarker,
+  decodeDataPoint,
   decodeExperiment,
   decodeMetrics,
   decodePagination,
   decodeTrial,
+  decodeTrialLog,
+  decodeUser,
 } from './decode.js';
 
 /*
@@ -323,7 +333,48 @@ describe('decodeTrial', () => {
       totalBatchesProcessed: 500,
       taskId: '3.7d1e',
       summaryMetrics: { validation_metrics: { validation_loss: { min: 0.11 } } },
+      bestValidation: null,
+      latestValidation: null,
+      searcherMetricValue: undefined,
+      bestCheckpointUuid: undefined,
+      checkpointCount: 1,
+      totalCheckpointSize: 46745,
     });
+  });
+
+  it('decodes the best and latest validations, in either spelling of their metrics', () => {
+    const t = decodeTrial({
+      ...wireTrial(),
+      bestValidation: {
+        endTime: '2025-01-01T00:01:00Z',
+        totalBatches: 300,
+        numInputs: 0,
+        metrics: { avgMetrics: { validation_loss: 0.11 }, batchMetrics: [] },
+      },
+      latestValidation: {
+        endTime: '2025-01-01T00:02:00Z',
+        totalBatches: '500',
+        numInputs: 0,
+        metrics: { avg_metrics: { validation_loss: 'NaN' } },
+      },
+      bestCheckpoint: { uuid: 'u-1', endTime: '2025-01-01T00:01:00Z', state: 'STATE_COMPLETED' },
+      searcherMetricValue: 0.11,
+    } as unknown as TrialDto);
+    expect(t.bestValidation).toEqual({
+      stepsCompleted: 300,
+      endTime: new Date('2025-01-01T00:01:00Z'),
+      metrics: { validation_loss: 0.11 },
+    });
+    expect(t.latestValidation?.stepsCompleted).toBe(500);
+    expect(t.latestValidation?.metrics.validation_loss).toBeNaN();
+    expect(t.bestCheckpointUuid).toBe('u-1');
+    expect(t.searcherMetricValue).toBe(0.11);
+    expect(() =>
+      decodeTrial({
+        ...wireTrial(),
+        bestValidation: { endTime: 'yesterday', totalBatches: 1, metrics: {} },
+      } as unknown as TrialDto),
+    ).toThrow(/trial\.bestValidation\.endTime/);
   });
 
   it('reads int64 strings, an end time, and an empty taskId as none', () => {
@@ -418,7 +469,36 @@ describe('decodeExperiment', () => {
       startTime: new Date('2025-01-01T00:00:00Z'),
       endTime: undefined,
       unmanaged: false,
+      description: '',
+      labels: [],
+      username: '',
+      archived: false,
+      hyperparameters: {},
+      searcherType: 'single',
+      progress: undefined,
+      checkpointCount: 1,
+      checkpointSize: 46745,
+      bestTrialSearcherMetric: undefined,
+      bestTrialId: undefined,
     });
+  });
+
+  it('reads the best trial, the owner and "Infinity" as a number', () => {
+    const e = decodeExperiment({
+      ...wireExperiment(),
+      username: 'alice',
+      bestTrialSearcherMetric: 'Infinity',
+      bestTrialId: '4',
+      progress: 0.5,
+      labels: ['a', 3, 'b'],
+    } as unknown as ExperimentDto);
+    expect(e).toMatchObject({
+      username: 'alice',
+      bestTrialId: 4,
+      progress: 0.5,
+      labels: ['a', 'b'],
+    });
+    expect(e.bestTrialSearcherMetric).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('defaults smaller_is_better to true and reads int64 strings', () => {
@@ -485,5 +565,62 @@ describe('decodeCheckpointList', () => {
     expect(() => decodeCheckpointList({ checkpoints: [{ uuid: 1 }], pagination: {} })).toThrow(
       /unexpected checkpoint in master response/,
     );
+  });
+});
+
+describe('the browsing decoders', () => {
+  it('decode a data point, keeping only numeric values', () => {
+    const p = decodeDataPoint({
+      batches: 100,
+      time: '2025-01-01T00:00:00Z',
+      values: { loss: 0.5, acc: '-Infinity', note: 'text', nested: { a: 1 } },
+    });
+    expect(p).toEqual({
+      batches: 100,
+      time: new Date('2025-01-01T00:00:00Z'),
+      epoch: undefined,
+      values: { loss: 0.5, acc: Number.NEGATIVE_INFINITY },
+    });
+    expect(() =>
+      decodeDataPoint({ batches: 'x', time: '2025-01-01T00:00:00Z', values: {} } as never),
+    ).toThrow(/dataPoint\.batches/);
+  });
+
+  it('decode a checkpoint marker and refuse one without a uuid', () => {
+    expect(
+      decodeCheckpointMarker({
+        uuid: 'u',
+        stepsCompleted: 7,
+        state: 'STATE_COMPLETED',
+        reportTime: '2025-01-01T00:00:00Z',
+        size: '1024',
+        searcherMetric: 'NaN',
+      } as unknown as CheckpointMarkerDto),
+    ).toMatchObject({ uuid: 'u', stepsCompleted: 7, state: 'COMPLETED', size: 1024 });
+    expect(() => decodeCheckpointMarker({ stepsCompleted: 1 } as never)).toThrow(/marker/);
+  });
+
+  it('decode a user and a log line', () => {
+    expect(
+      decodeUser({ id: 2, username: 'determined', admin: false, active: true } as UserDto),
+    ).toEqual({ id: 2, username: 'determined', displayName: '', admin: false, active: true });
+    expect(() => decodeUser({ id: 2 } as never)).toThrow(/user/);
+    expect(
+      decodeTrialLog({
+        id: '9',
+        trialId: 1,
+        timestamp: '2025-01-01T00:00:00Z',
+        message: 'hello\n',
+        level: 'LOG_LEVEL_INFO',
+        log: 'hello\n',
+        rankId: 0,
+      }),
+    ).toEqual({
+      id: '9',
+      timestamp: new Date('2025-01-01T00:00:00Z'),
+      message: 'hello\n',
+      stdtype: undefined,
+      rankId: 0,
+    });
   });
 });

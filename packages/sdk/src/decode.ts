@@ -1,14 +1,28 @@
-import type { CheckpointDto, ExperimentDto, JsonObject, TrialDto } from '@determined-ts/api';
+import type {
+  CheckpointDto,
+  CheckpointMarkerDto,
+  DataPointDto,
+  ExperimentDto,
+  JsonObject,
+  TrialDto,
+  TrialLogDto,
+  UserDto,
+} from '@determined-ts/api';
 import { decodeDouble, decodeInt64 } from '@determined-ts/api';
 
 import type {
   CheckpointData,
+  CheckpointMarker,
   CheckpointState,
   ExperimentData,
+  MetricPoint,
   Metrics,
   Pagination,
   TrialData,
+  TrialLogLine,
   TrialState,
+  UserData,
+  ValidationSummary,
 } from './models.js';
 
 /*
@@ -127,10 +141,24 @@ export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
   };
 }
 
+/** `MetricsWorkload.metrics` is a `commonv1.Metrics`; older masters sent snake_case keys. */
+function decodeValidation(value: unknown, field: string): ValidationSummary | null {
+  if (!isObject(value)) {
+    return null;
+  }
+  const m = isObject(value.metrics) ? value.metrics : {};
+  return {
+    stepsCompleted: decodeInt64(value.totalBatches) ?? 0,
+    endTime: date(value.endTime, `${field}.endTime`),
+    metrics: decodeMetrics(m.avgMetrics ?? m.avg_metrics) ?? {},
+  };
+}
+
 export function decodeTrial(dto: TrialDto): TrialData {
   if (!isObject(dto)) {
     fail('trial', dto);
   }
+  const best = isObject(dto.bestCheckpoint) ? dto.bestCheckpoint : undefined;
   return {
     id: int(dto.id, 'trial.id'),
     experimentId: int(dto.experimentId, 'trial.experimentId'),
@@ -142,6 +170,15 @@ export function decodeTrial(dto: TrialDto): TrialData {
     totalBatchesProcessed: decodeInt64(dto.totalBatchesProcessed) ?? 0,
     taskId: typeof dto.taskId === 'string' && dto.taskId !== '' ? dto.taskId : undefined,
     summaryMetrics: isObject(dto.summaryMetrics) ? dto.summaryMetrics : null,
+    bestValidation: decodeValidation(dto.bestValidation, 'trial.bestValidation'),
+    latestValidation: decodeValidation(dto.latestValidation, 'trial.latestValidation'),
+    searcherMetricValue: decodeDouble(dto.searcherMetricValue),
+    bestCheckpointUuid:
+      best !== undefined && typeof best.uuid === 'string' && best.uuid !== ''
+        ? best.uuid
+        : undefined,
+    checkpointCount: decodeInt64(dto.checkpointCount) ?? 0,
+    totalCheckpointSize: decodeInt64(dto.totalCheckpointSize) ?? 0,
   };
 }
 
@@ -151,11 +188,29 @@ export function decodeExperiment(dto: ExperimentDto): ExperimentData {
   }
   const config = isObject(dto.config) ? dto.config : {};
   const searcher = isObject(config.searcher) ? config.searcher : {};
+  const searcherType =
+    typeof dto.searcherType === 'string' && dto.searcherType !== ''
+      ? dto.searcherType
+      : typeof searcher.name === 'string'
+        ? searcher.name
+        : '';
   return {
     id: int(dto.id, 'experiment.id'),
     name: typeof dto.name === 'string' ? dto.name : '',
+    description: typeof dto.description === 'string' ? dto.description : '',
+    labels: Array.isArray(dto.labels)
+      ? dto.labels.filter((l): l is string => typeof l === 'string')
+      : [],
+    username: typeof dto.username === 'string' ? dto.username : '',
     state: typeof dto.state === 'string' ? dto.state.replace(/^STATE_/, '') : 'UNSPECIFIED',
+    archived: dto.archived === true,
     config,
+    hyperparameters: isObject(dto.hyperparameters)
+      ? dto.hyperparameters
+      : isObject(config.hyperparameters)
+        ? config.hyperparameters
+        : {},
+    searcherType,
     searcherMetric: typeof searcher.metric === 'string' ? searcher.metric : undefined,
     smallerIsBetter:
       typeof searcher.smaller_is_better === 'boolean' ? searcher.smaller_is_better : true,
@@ -163,9 +218,76 @@ export function decodeExperiment(dto: ExperimentDto): ExperimentData {
     trialIds: Array.isArray(dto.trialIds)
       ? dto.trialIds.map((id) => int(id, 'experiment.trialIds'))
       : [],
+    progress: typeof dto.progress === 'number' ? dto.progress : undefined,
+    checkpointCount: decodeInt64(dto.checkpointCount) ?? 0,
+    checkpointSize: decodeInt64(dto.checkpointSize) ?? 0,
+    bestTrialSearcherMetric: decodeDouble(dto.bestTrialSearcherMetric),
+    bestTrialId: decodeInt64(dto.bestTrialId),
     startTime: date(dto.startTime, 'experiment.startTime'),
     endTime: optionalDate(dto.endTime, 'experiment.endTime'),
     unmanaged: dto.unmanaged === true,
+  };
+}
+
+/** `userv1.User`. */
+export function decodeUser(dto: UserDto): UserData {
+  if (!isObject(dto) || typeof dto.username !== 'string') {
+    fail('user', dto);
+  }
+  return {
+    id: decodeInt64(dto.id) ?? 0,
+    username: dto.username,
+    displayName: typeof dto.displayName === 'string' ? dto.displayName : '',
+    admin: dto.admin === true,
+    active: dto.active !== false,
+  };
+}
+
+/** A data point of `GET /api/v1/trials/time-series`. */
+export function decodeDataPoint(dto: DataPointDto): MetricPoint {
+  if (!isObject(dto)) {
+    fail('data point', dto);
+  }
+  const values: Record<string, number> = {};
+  for (const [name, v] of Object.entries(isObject(dto.values) ? dto.values : {})) {
+    const n = decodeDouble(v);
+    if (n !== undefined) {
+      values[name] = n;
+    }
+  }
+  return {
+    batches: int(dto.batches, 'dataPoint.batches'),
+    time: date(dto.time, 'dataPoint.time'),
+    epoch: decodeDouble(dto.epoch),
+    values,
+  };
+}
+
+export function decodeCheckpointMarker(dto: CheckpointMarkerDto): CheckpointMarker {
+  if (!isObject(dto) || typeof dto.uuid !== 'string') {
+    fail('checkpoint marker', dto);
+  }
+  return {
+    uuid: dto.uuid,
+    stepsCompleted: int(dto.stepsCompleted, 'marker.stepsCompleted'),
+    state: stripState<CheckpointState>(dto.state, 'marker.state'),
+    reportTime: date(dto.reportTime, 'marker.reportTime'),
+    size: decodeInt64(dto.size) ?? 0,
+    searcherMetric: decodeDouble(dto.searcherMetric),
+  };
+}
+
+export function decodeTrialLog(dto: TrialLogDto): TrialLogLine {
+  if (!isObject(dto)) {
+    fail('trial log', dto);
+  }
+  const message = typeof dto.message === 'string' ? dto.message : dto.log;
+  return {
+    id: typeof dto.id === 'string' ? dto.id : String(dto.id),
+    timestamp: date(dto.timestamp, 'log.timestamp'),
+    message: typeof message === 'string' ? message : '',
+    stdtype: typeof dto.stdtype === 'string' ? dto.stdtype : undefined,
+    rankId: decodeInt64(dto.rankId),
   };
 }
 

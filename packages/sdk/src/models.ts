@@ -1,4 +1,4 @@
-import type { JsonObject } from '@determined-ts/api';
+import type { JsonObject, TrialSummaryMetrics } from '@determined-ts/api';
 
 /** Checkpoint states, without the wire's `STATE_` prefix. */
 export type CheckpointState =
@@ -77,6 +77,13 @@ export interface Pagination {
   total: number;
 }
 
+/** A validation report as a trial summarises it (`bestValidation`, `latestValidation`). */
+export interface ValidationSummary {
+  stepsCompleted: number;
+  endTime: Date;
+  metrics: Metrics;
+}
+
 export interface TrialData {
   id: number;
   experimentId: number;
@@ -87,21 +94,86 @@ export interface TrialData {
   restarts: number;
   totalBatchesProcessed: number;
   taskId: string | undefined;
-  summaryMetrics: JsonObject | null;
+  /** Per group (`avg_metrics` = training, `validation_metrics`, custom names), per metric. */
+  summaryMetrics: TrialSummaryMetrics | null;
+  /** The validation with the best searcher metric, in the experiment's direction. */
+  bestValidation: ValidationSummary | null;
+  /** The latest validation that reported the searcher metric. */
+  latestValidation: ValidationSummary | null;
+  /** The best validation's searcher metric value. */
+  searcherMetricValue: number | undefined;
+  /** The master's best checkpoint of the trial by the searcher metric. */
+  bestCheckpointUuid: string | undefined;
+  checkpointCount: number;
+  /** Bytes in the trial's COMPLETED checkpoints. */
+  totalCheckpointSize: number;
 }
 
 export interface ExperimentData {
   id: number;
   name: string;
+  description: string;
+  labels: string[];
+  /** The owner's username. */
+  username: string;
   state: string;
+  archived: boolean;
   config: JsonObject;
+  hyperparameters: JsonObject;
+  /** `config.searcher.name` (`single`, `custom`, …). */
+  searcherType: string;
   /** `config.searcher.metric`. */
   searcherMetric: string | undefined;
   /** `config.searcher.smaller_is_better`, which Determined defaults to true. */
   smallerIsBetter: boolean;
   numTrials: number;
   trialIds: number[];
+  /** Mean progress of its trials, 0–1, when they report one. */
+  progress: number | undefined;
+  checkpointCount: number;
+  /** Bytes in its COMPLETED checkpoints. */
+  checkpointSize: number;
+  /** The best trial's searcher metric value, and that trial. */
+  bestTrialSearcherMetric: number | undefined;
+  bestTrialId: number | undefined;
   startTime: Date;
   endTime: Date | undefined;
   unmanaged: boolean;
+}
+
+/** A user as `GET /api/v1/me` returns it. */
+export interface UserData {
+  id: number;
+  username: string;
+  displayName: string;
+  admin: boolean;
+  active: boolean;
+}
+
+/** One report of a metric series, after downsampling. */
+export interface MetricPoint {
+  batches: number;
+  time: Date;
+  epoch: number | undefined;
+  /** The requested metrics this report has, as numbers (non-numeric values are left out). */
+  values: Record<string, number>;
+}
+
+/** Where a checkpoint sits on its trial's curves. */
+export interface CheckpointMarker {
+  uuid: string;
+  stepsCompleted: number;
+  state: CheckpointState;
+  reportTime: Date;
+  size: number;
+  searcherMetric: number | undefined;
+}
+
+/** One line of a trial's logs. */
+export interface TrialLogLine {
+  id: string;
+  timestamp: Date;
+  message: string;
+  stdtype: string | undefined;
+  rankId: number | undefined;
 }

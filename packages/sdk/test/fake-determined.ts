@@ -181,6 +181,12 @@ function wireDouble(value: number): number | string {
   return value;
 }
 
+/** Determined's own `checkpointv1.SortBy`: ours without the Determined-TS `SORT_BY_SIZE`. */
+const DETERMINED_CHECKPOINT_SORT_BY = CHECKPOINT_SORT_BY.filter(
+  (v): v is Exclude<(typeof CHECKPOINT_SORT_BY)[number], 'SORT_BY_SIZE'> => v !== 'SORT_BY_SIZE',
+);
+type DeterminedCheckpointSortBy = (typeof DETERMINED_CHECKPOINT_SORT_BY)[number];
+
 function parseEnum<T extends string>(values: readonly T[], raw: string, field: string): T {
   const byName = values.find((v) => v === raw);
   if (byName !== undefined) {
@@ -720,7 +726,7 @@ export class FakeDetermined {
   #comparator(
     list: FakeCheckpoint[],
     q: {
-      sortByAttr: (typeof CHECKPOINT_SORT_BY)[number] | undefined;
+      sortByAttr: DeterminedCheckpointSortBy | undefined;
       sortByMetric: string | null;
       orderBy: (typeof ORDER_BY)[number];
     },
@@ -825,7 +831,9 @@ export class FakeDetermined {
       throw new GrpcError('InvalidArgument', 'field already set for oneof "sort_by"');
     }
     const sortByAttr =
-      rawAttr === null ? undefined : parseEnum(CHECKPOINT_SORT_BY, rawAttr, 'sortByAttr');
+      rawAttr === null
+        ? undefined
+        : parseEnum(DETERMINED_CHECKPOINT_SORT_BY, rawAttr, 'sortByAttr');
     const rawOrder = queryValue(query, 'orderBy');
     const orderBy =
       rawOrder === null ? 'ORDER_BY_UNSPECIFIED' : parseEnum(ORDER_BY, rawOrder, 'orderBy');

@@ -1,15 +1,27 @@
-import { ROUTES } from '@determined-ts/api';
-import type { ExperimentDto, TrialDto } from '@determined-ts/api';
-import { decodeExperiment, decodeTrial, getExperiment, listCheckpoints } from '@determined-ts/sdk';
-import type { CheckpointData } from '@determined-ts/sdk';
+import { getExperiment, listCheckpoints, listExperiments, listTrials } from '@determined-ts/sdk';
+import type { CheckpointData, ExperimentSortKey, TrialData } from '@determined-ts/sdk';
 import { Option } from 'commander';
 import type { Command } from 'commander';
 
-import { positiveInt } from '../args.js';
+import { nonNegativeInt, positiveInt } from '../args.js';
 import type { CommandContext } from '../context.js';
 import { connect } from '../context.js';
 import { printJson } from '../output.js';
 import { printCheckpoints, printExperiments, printTrials } from '../views.js';
+
+const SORT_KEYS: ExperimentSortKey[] = [
+  'id',
+  'name',
+  'state',
+  'numTrials',
+  'startTime',
+  'endTime',
+  'checkpointCount',
+  'checkpointSize',
+  'searcherMetric',
+  'user',
+  'progress',
+];
 
 /** `det experiment …` (alias `e`). */
 export function registerExperiment(program: Command, ctx: CommandContext): void {
@@ -18,17 +30,44 @@ export function registerExperiment(program: Command, ctx: CommandContext): void 
   experiment
     .command('list')
     .alias('ls')
-    .description('list experiments')
+    .description('list experiments, a page at a time (sorted and filtered by the master)')
+    .addOption(
+      new Option('--limit <n>', 'at most N experiments').argParser(positiveInt).default(100),
+    )
+    .addOption(new Option('--offset <n>', 'skip the first N').argParser(nonNegativeInt).default(0))
+    .addOption(new Option('--sort <key>', 'sort by').choices(SORT_KEYS).default('id'))
+    .addOption(new Option('--order <order>', 'direction').choices(['asc', 'desc']).default('asc'))
+    .option('--name <text>', 'only names containing this text (any case)')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
-      const client = await connect(ctx);
-      const res = await client.request<{ experiments: ExperimentDto[] }>(
-        'GET',
-        ROUTES.experiments,
-        { signal: ctx.io.signal },
-      );
-      printExperiments(ctx.io, res.experiments.map(decodeExperiment), options.json === true);
-    });
+    .action(
+      async (options: {
+        limit: number;
+        offset: number;
+        sort: ExperimentSortKey;
+        order: 'asc' | 'desc';
+        name?: string;
+        json?: boolean;
+      }) => {
+        const client = await connect(ctx);
+        const { experiments, pagination } = await listExperiments(client, {
+          limit: options.limit,
+          offset: options.offset,
+          sortBy: options.sort,
+          orderBy: options.order,
+          name: options.name,
+          signal: ctx.io.signal,
+        });
+        printExperiments(ctx.io, experiments, options.json === true);
+        if (
+          options.json !== true &&
+          pagination.endIndex - pagination.startIndex < pagination.total
+        ) {
+          ctx.io.stderr.write(
+            `showing ${pagination.startIndex + 1}-${pagination.endIndex} of ${pagination.total}; see --limit and --offset\n`,
+          );
+        }
+      },
+    );
 
   experiment
     .command('describe')
@@ -38,12 +77,16 @@ export function registerExperiment(program: Command, ctx: CommandContext): void 
     .action(async (id: number, options: { json?: boolean }) => {
       const client = await connect(ctx);
       const exp = await getExperiment(client, id, { signal: ctx.io.signal });
-      const res = await client.request<{ trials: TrialDto[] }>(
-        'GET',
-        ROUTES.experimentTrials.replace(':experimentId', String(id)),
-        { signal: ctx.io.signal },
-      );
-      const trials = res.trials.map(decodeTrial);
+      const trials: TrialData[] = [];
+      // Pages of 1000 so an experiment with many trials never asks for all of them at once.
+      for (let offset = 0; ;) {
+        const page = await listTrials(client, id, { offset, limit: 1000, signal: ctx.io.signal });
+        trials.push(...page.trials);
+        offset = page.pagination.endIndex;
+        if (page.trials.length === 0 || offset >= page.pagination.total) {
+          break;
+        }
+      }
       if (options.json === true) {
         printJson(ctx.io, { experiment: exp, trials });
         return;

@@ -118,7 +118,8 @@ describe('det demo', () => {
     let uiUrl: string | undefined;
     let answered: number | undefined;
     const out = capture((line) => {
-      const found = /^web UI: (http:\/\/127\.0\.0\.1:\d+\/) /.exec(line);
+      const found =
+        /^web UI: (http:\/\/127\.0\.0\.1:\d+\/)trials\/\d+ \(sign in as determined/.exec(line);
       if (found !== null) {
         uiUrl = found[1];
         void fetch(`${uiUrl}api/v1/master`).then((response) => {

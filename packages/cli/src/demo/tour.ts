@@ -116,7 +116,9 @@ export async function runTour(options: TourOptions, io: CliIo): Promise<number> 
       return Promise.resolve();
     });
     if (options.serve && embedded !== undefined) {
-      io.stdout.write(`web UI: ${embedded.url}/ (the master keeps running; Ctrl-C stops it)\n`);
+      io.stdout.write(
+        `web UI: ${embedded.url}/trials/${trained.trialId} (sign in as determined, empty password; the master keeps running, Ctrl-C stops it)\n`,
+      );
       await waitForInterrupt(io.signal);
     }
     return 0;

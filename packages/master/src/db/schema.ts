@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 /*
  * Row types mirror the tables exactly (snake_case). Conventions shared by both dialects:
@@ -62,6 +62,17 @@ export interface TrialsTable {
   total_batches: number;
   progress: number | null;
   storage_id: number | null;
+  /**
+   * JSON of Determined's `summary_metrics` (see services/trial-summary.ts), or NULL before the
+   * trial's first report. Kept in step by each metrics report, in the same transaction.
+   */
+  summary_metrics: string | null;
+  /** The live validation (metrics row) with the best finite searcher metric, or NULL. */
+  best_validation_id: number | null;
+  /** The most recent live validation that holds the searcher metric, or NULL. */
+  latest_validation_id: number | null;
+  /** The best validation's searcher metric, raw (not sign-flipped): always finite, or NULL. */
+  searcher_metric_value: number | null;
 }
 
 export interface StorageBackendsTable {
@@ -106,11 +117,13 @@ export interface CheckpointsTable {
   searcher_metric: number | null;
 }
 
-/** Number of checkpoints per (trial, state), so that pagination totals need no count scan. */
+/** Number and bytes of checkpoints per (trial, state), so totals and sizes need no scan. */
 export interface CheckpointCountsTable {
   trial_id: number;
   state: string;
   n: number;
+  /** Sum of `checkpoints.size` over the same rows, so listings never sum the checkpoints. */
+  bytes: ColumnType<number, number | undefined, number>;
 }
 
 export interface TaskLogsTable {

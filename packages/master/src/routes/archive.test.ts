@@ -314,4 +314,85 @@ describeEachDialect('checkpoint archive', ({ master }) => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toContain('s3');
   });
+  it("picks the archive from a browser's Accept: q-values honoured, q=0 excludes, wildcards mean tar", async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const { uuid } = await reportStored(m, s, m.storageDir);
+    const browser = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+    const cases: [string, string | 415][] = [
+      [browser, 'application/x-tar'],
+      ['application/zip;q=0.9, application/gzip;q=0.5', 'application/zip'],
+      ['application/gzip, application/zip', 'application/gzip'],
+      ['*/*;q=0.1, application/gzip', 'application/gzip'],
+      ['application/x-tar;q=0, */*', 'application/gzip'],
+      ['application/*;q=0.5, application/zip', 'application/zip'],
+      ['APPLICATION/ZIP; charset=binary', 'application/zip'],
+      ['text/html, application/*;q=0', 415],
+      ['application/zip;q=0, text/html', 415],
+      ['*/*;q=0', 415],
+      ['application/zip;q=lots', 415],
+      ['garbage', 415],
+    ];
+    for (const [accept, want] of cases) {
+      const res = await download(m, uuid, { accept }, s.token);
+      if (want === 415) {
+        expect(res.status, accept).toBe(415);
+        expect(((await res.json()) as { message: string }).message).toContain(
+          `unsupported Accept '${accept}'`,
+        );
+        continue;
+      }
+      expect(res.status, accept).toBe(200);
+      expect(res.headers.get('content-type'), accept).toBe(want);
+      expect(res.headers.get('vary')).toBe('Accept');
+      await res.arrayBuffer();
+    }
+    // What a browser link sends, with the session cookie: the whole tar.
+    const res = await download(m, uuid, { accept: browser, cookie: `auth=${s.token}` });
+    expect(res.status).toBe(200);
+    expect(extract(Buffer.from(await res.arrayBuffer()), 'tar').files).toEqual(EXPECTED);
+  });
+
+  it('lets ?format= choose the archive over Accept, with ETag and Range as before', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const { uuid } = await reportStored(m, s, m.storageDir);
+    const get = (query: string, headers: Record<string, string> = {}, method = 'GET') =>
+      m.request(method, `/checkpoints/${uuid}${query}`, {
+        token: s.token,
+        headers: { accept: 'text/html', ...headers },
+      });
+    for (const [format, type, name, kind] of [
+      ['tar', 'application/x-tar', 'tar', 'tar'],
+      ['tar.gz', 'application/gzip', 'tar.gz', 'tgz'],
+      ['tgz', 'application/gzip', 'tar.gz', 'tgz'],
+      ['zip', 'application/zip', 'zip', 'zip'],
+      ['ZIP', 'application/zip', 'zip', 'zip'],
+    ] as const) {
+      const res = await get(`?format=${format}`);
+      expect(res.status, format).toBe(200);
+      expect(res.headers.get('content-type')).toBe(type);
+      expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${uuid}.${name}"`);
+      expect(extract(Buffer.from(await res.arrayBuffer()), kind).files).toEqual(EXPECTED);
+    }
+    const plain = await download(m, uuid, {}, s.token);
+    const whole = Buffer.from(await plain.arrayBuffer());
+    const etag = plain.headers.get('etag');
+    expect(etag).toMatch(/^"/);
+    const head = await get('?format=tar', {}, 'HEAD');
+    expect([head.status, head.headers.get('etag'), head.headers.get('content-length')]).toEqual([
+      200,
+      etag,
+      String(whole.length),
+    ]);
+    const part = await get('?format=tar', { range: 'bytes=100-199', 'if-range': etag ?? '' });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-199/${whole.length}`);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(whole.subarray(100, 200));
+    const bad = await get('?format=rar', { accept: 'application/x-tar' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toBe(
+      "invalid format 'rar': expected tar, tar.gz, tgz or zip",
+    );
+  });
 });

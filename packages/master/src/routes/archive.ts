@@ -1,14 +1,16 @@
 import { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 
-import { ROUTES } from '@determined-ts/api';
+import { ARCHIVE_MEDIA_TYPES, ROUTES } from '@determined-ts/api';
+import type { ArchiveMediaType } from '@determined-ts/api';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 
 import type { AppDeps, AppEnv } from '../context.js';
 import { HttpError, badRequest } from '../errors.js';
-import { pathUuid } from '../http.js';
+import { pathUuid, queryOne } from '../http.js';
+import { negotiate } from '../services/accept.js';
 import type { ArchiveEntry } from '../services/archive-file.js';
 import { createArchiveStream, tarEtag, tarStream, wholeOf, writeTar } from '../services/archive.js';
 import type { ArchiveFormat } from '../services/archive.js';
@@ -18,15 +20,44 @@ import { getCheckpointRow } from '../services/checkpoints.js';
 import { listRegularFiles, localCheckpointDir } from '../services/storage.js';
 import { TarLayout } from '../services/tar.js';
 
-/** `Accept` values and the archive each selects; Determined treats no preference as tar. */
-const FORMATS: Record<string, { format: ArchiveFormat; type: string }> = {
-  '': { format: 'tar', type: 'application/x-tar' },
-  '*/*': { format: 'tar', type: 'application/x-tar' },
-  'application/*': { format: 'tar', type: 'application/x-tar' },
-  'application/x-tar': { format: 'tar', type: 'application/x-tar' },
-  'application/gzip': { format: 'tgz', type: 'application/gzip' },
-  'application/zip': { format: 'zip', type: 'application/zip' },
+/** The archives we serve, by media type, in our order of preference (tar first, as Determined). */
+const BY_MEDIA_TYPE = {
+  'application/x-tar': 'tar',
+  'application/gzip': 'tgz',
+  'application/zip': 'zip',
+} as const satisfies Record<ArchiveMediaType, ArchiveFormat>;
+
+/** `?format=` values, which win over `Accept` so a browser link can pick the archive. */
+const BY_FORMAT: Record<string, ArchiveMediaType> = {
+  tar: 'application/x-tar',
+  'tar.gz': 'application/gzip',
+  tgz: 'application/gzip',
+  zip: 'application/zip',
 };
+
+/**
+ * The archive a request asks for: `?format=` if given, else the best of our media types for its
+ * `Accept` (q-values honoured, `q=0` excludes, `*\/*` and `application/*` mean tar).
+ */
+function chooseArchive(c: Context<AppEnv>): { format: ArchiveFormat; type: ArchiveMediaType } {
+  const format = queryOne(c, 'format');
+  if (format !== undefined) {
+    const type = BY_FORMAT[format.toLowerCase()];
+    if (type === undefined) {
+      throw badRequest(`invalid format '${format}': expected tar, tar.gz, tgz or zip`);
+    }
+    return { format: BY_MEDIA_TYPE[type], type };
+  }
+  const accept = c.req.header('accept');
+  const type = negotiate(accept, ARCHIVE_MEDIA_TYPES);
+  if (type === undefined) {
+    throw new HttpError(
+      'unsupported_media_type',
+      `unsupported Accept '${accept ?? ''}': use application/x-tar, application/gzip or application/zip (or ?format=tar|tar.gz|zip)`,
+    );
+  }
+  return { format: BY_MEDIA_TYPE[type], type };
+}
 
 const DOWNLOADABLE = new Set(['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED']);
 
@@ -39,18 +70,13 @@ export function archiveRoutes(deps: AppDeps): Hono<AppEnv> {
   // Hono routes HEAD here too and drops the body; nothing is read for it.
   app.get(ROUTES.checkpointArchive, async (c) => {
     const uuid = pathUuid(c);
-    const accept = (c.req.header('accept') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    const choice = FORMATS[accept];
-    if (choice === undefined) {
-      throw new HttpError(
-        'unsupported_media_type',
-        `unsupported Accept '${accept}': use application/x-tar, application/gzip or application/zip`,
-      );
-    }
+    const choice = chooseArchive(c);
     const files = await checkpointFiles(deps, uuid);
     const headers: Record<string, string> = {
       'Content-Type': choice.type,
       'Content-Disposition': `attachment; filename="${uuid}.${choice.format === 'tgz' ? 'tar.gz' : choice.format}"`,
+      // The archive depends on Accept unless ?format= chose it.
+      Vary: 'Accept',
     };
     if (choice.format === 'tar') {
       return sendTar(c, deps, uuid, files, headers);

@@ -11,16 +11,15 @@ import {
 } from '@determined-ts/api';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
-import { sql } from 'kysely';
-import type { SqlBool } from 'kysely';
 import { z } from 'zod';
 
 import type { AppDeps, AppEnv } from '../context.js';
 import { badRequest } from '../errors.js';
 import { parseEnum, pathId, queryAll, queryEnum, queryInt, queryOne, readBody } from '../http.js';
 import { checkpointDtos } from '../services/checkpoint-dto.js';
-import { listCheckpoints, paginate } from '../services/checkpoint-list.js';
+import { listCheckpoints } from '../services/checkpoint-list.js';
 import { createExperiment, experimentDtos, getExperiment } from '../services/experiments.js';
+import { listExperiments, listTrials } from '../services/listings.js';
 import { trialDtos } from '../services/trials.js';
 
 const createBody = z.object({
@@ -91,47 +90,21 @@ export function experimentRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.get(ROUTES.experiments, async (c) => {
-    const sortBy = queryEnum(c, EXPERIMENT_SORT_BY, 'sortBy') ?? 'SORT_BY_ID';
-    const orderBy = queryEnum(c, ORDER_BY, 'orderBy');
-    const direction = orderBy === 'ORDER_BY_DESC' ? 'desc' : 'asc';
-    const name = queryOne(c, 'name');
-    const states = queryAll(c, 'states').map((s) => parseEnum(EXPERIMENT_STATES, s, 'states'));
-    let base = db.selectFrom('experiments');
-    if (name !== undefined && name !== '') {
-      // A case-insensitive substring match on both databases; LIKE wildcards match literally.
-      const pattern = `%${name.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-      base = base.where(sql<SqlBool>`lower(name) like lower(${pattern}) escape '\\'`);
+    const users = queryAll(c, 'users');
+    for (const user of users) {
+      if (user === '') {
+        throw badRequest('invalid users: a username must not be empty');
+      }
     }
-    if (states.length > 0) {
-      base = base.where('state', 'in', states);
-    }
-    const { n } = await base
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    const pagination = paginate(
-      queryInt(c, 'offset') ?? 0,
-      queryInt(c, 'limit', { min: 0 }) ?? 0,
-      Number(n),
-    );
-    const column = {
-      SORT_BY_UNSPECIFIED: 'id',
-      SORT_BY_ID: 'id',
-      SORT_BY_DESCRIPTION: 'description',
-      SORT_BY_START_TIME: 'start_time',
-      SORT_BY_END_TIME: 'end_time',
-      SORT_BY_STATE: 'state',
-      SORT_BY_NUM_TRIALS: 'id',
-      SORT_BY_PROGRESS: 'id',
-      SORT_BY_USER: 'owner_id',
-      SORT_BY_NAME: 'name',
-    } as const satisfies Record<(typeof EXPERIMENT_SORT_BY)[number], string>;
-    const rows = await base
-      .selectAll()
-      .orderBy(column[sortBy], direction)
-      .orderBy('id', direction)
-      .limit(pagination.endIndex - pagination.startIndex)
-      .offset(pagination.startIndex)
-      .execute();
+    const { rows, pagination } = await listExperiments(db, {
+      sortBy: queryEnum(c, EXPERIMENT_SORT_BY, 'sortBy') ?? 'SORT_BY_ID',
+      orderBy: queryEnum(c, ORDER_BY, 'orderBy'),
+      name: queryOne(c, 'name'),
+      states: queryAll(c, 'states').map((s) => parseEnum(EXPERIMENT_STATES, s, 'states')),
+      users,
+      offset: queryInt(c, 'offset') ?? 0,
+      limit: queryInt(c, 'limit', { min: 0 }) ?? 0,
+    });
     return c.json({ experiments: await experimentDtos(deps, rows), pagination });
   });
 
@@ -141,41 +114,18 @@ export function experimentRoutes(deps: AppDeps): Hono<AppEnv> {
 
   app.get(ROUTES.experimentTrials, async (c) => {
     const experiment = await getExperiment(deps, pathId(c, 'experimentId'));
-    const sortBy = queryEnum(c, TRIAL_SORT_BY, 'sortBy') ?? 'SORT_BY_ID';
-    const orderBy = queryEnum(c, ORDER_BY, 'orderBy');
-    const states = queryAll(c, 'states').map((s) => parseEnum(TRIAL_STATES, s, 'states'));
-    let base = db.selectFrom('trials').where('experiment_id', '=', experiment.id);
-    if (states.length > 0) {
-      base = base.where('state', 'in', states);
-    }
-    const { n } = await base
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    const pagination = paginate(
-      queryInt(c, 'offset') ?? 0,
-      queryInt(c, 'limit', { min: 0 }) ?? 0,
-      Number(n),
+    const { rows, pagination } = await listTrials(
+      db,
+      experiment,
+      {
+        sortBy: queryEnum(c, TRIAL_SORT_BY, 'sortBy') ?? 'SORT_BY_ID',
+        orderBy: queryEnum(c, ORDER_BY, 'orderBy'),
+        states: queryAll(c, 'states').map((s) => parseEnum(TRIAL_STATES, s, 'states')),
+        offset: queryInt(c, 'offset') ?? 0,
+        limit: queryInt(c, 'limit', { min: 0 }) ?? 0,
+      },
+      { dialect: deps.db.dialect, now: deps.clock() },
     );
-    const direction = orderBy === 'ORDER_BY_DESC' ? 'desc' : 'asc';
-    const column =
-      sortBy === 'SORT_BY_START_TIME'
-        ? 'start_time'
-        : sortBy === 'SORT_BY_END_TIME'
-          ? 'end_time'
-          : sortBy === 'SORT_BY_STATE'
-            ? 'state'
-            : sortBy === 'SORT_BY_BATCHES_PROCESSED'
-              ? 'total_batches'
-              : sortBy === 'SORT_BY_RESTARTS'
-                ? 'restarts'
-                : 'id';
-    const rows = await base
-      .selectAll()
-      .orderBy(sql.ref(column), direction)
-      .orderBy('id', direction)
-      .limit(pagination.endIndex - pagination.startIndex)
-      .offset(pagination.startIndex)
-      .execute();
     return c.json({ trials: await trialDtos(deps, rows), pagination });
   });
 

@@ -1,6 +1,8 @@
+import type { TrialLogDto } from '@determined-ts/api';
 import {
   METRIC_GROUP_TRAINING,
   METRIC_GROUP_VALIDATION,
+  ORDER_BY,
   ROUTES,
   TRIAL_STATES,
   encodeTimestamp,
@@ -8,6 +10,8 @@ import {
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
+import { sql } from 'kysely';
+import type { SqlBool } from 'kysely';
 import { z } from 'zod';
 
 import type { AppDeps, AppEnv } from '../context.js';
@@ -19,6 +23,7 @@ import {
   parseEnum,
   pathId,
   queryAll,
+  queryEnum,
   queryInt,
   queryOne,
   readBody,
@@ -227,19 +232,28 @@ export function trialRoutes(deps: AppDeps): Hono<AppEnv> {
     return c.json({ checkpoints: await checkpointDtos(db, rows), pagination });
   });
 
+  // Determined's TrialLogs, as a stream: oldest first, or with orderBy=ORDER_BY_DESC newest
+  // first (so `limit=200&orderBy=ORDER_BY_DESC` is the tail); searchText keeps the lines that
+  // contain it, ignoring case (Determined's ILIKE), with `%` and `_` matched literally.
   app.get(ROUTES.trialLogs, async (c) => {
     const trial = await getTrial(deps, pathId(c, 'trialId'));
     const limit = queryInt(c, 'limit', { min: 0 }) ?? 0;
+    const isNewestFirst = queryEnum(c, ORDER_BY, 'orderBy') === 'ORDER_BY_DESC';
+    const searchText = queryOne(c, 'searchText') ?? '';
+    const pattern = `%${searchText.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
     const pages = async function* () {
-      let afterId = 0;
+      let cursor: number | undefined;
       let left = limit === 0 ? Number.POSITIVE_INFINITY : limit;
       while (left > 0) {
         const rows = await db
           .selectFrom('task_logs')
           .selectAll()
           .where('trial_id', '=', trial.id)
-          .where('id', '>', afterId)
-          .orderBy('id')
+          .$if(cursor !== undefined, (qb) => qb.where('id', isNewestFirst ? '<' : '>', cursor ?? 0))
+          .$if(searchText !== '', (qb) =>
+            qb.where(sql<SqlBool>`lower(log) like lower(${pattern}) escape '\\'`),
+          )
+          .orderBy('id', isNewestFirst ? 'desc' : 'asc')
           .limit(Math.min(1000, left))
           .execute();
         for (const row of rows) {
@@ -252,8 +266,8 @@ export function trialRoutes(deps: AppDeps): Hono<AppEnv> {
             log: row.log,
             ...(row.rank_id === null ? {} : { rankId: row.rank_id }),
             ...(row.stdtype === null ? {} : { stdtype: row.stdtype }),
-          };
-          afterId = row.id;
+          } satisfies TrialLogDto;
+          cursor = row.id;
         }
         left -= rows.length;
         if (rows.length < 1000) {

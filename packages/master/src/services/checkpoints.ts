@@ -46,21 +46,29 @@ function stepsOf(metadata: JsonObject): number | null {
   return typeof steps === 'number' && Number.isSafeInteger(steps) && steps >= 0 ? steps : null;
 }
 
-/** Adjusts the per-(trial, state) counters in the same transaction as the change itself. */
+/**
+ * Adjusts the per-(trial, state) counters (count and bytes) in the same transaction as the
+ * change itself.
+ */
 async function bumpCount(
   trx: Transaction<Database>,
   trialId: number,
   state: string,
   delta: number,
+  bytesDelta: number,
 ): Promise<void> {
+  if (delta === 0 && bytesDelta === 0) {
+    return;
+  }
   // An upsert, so two replicas counting a trial's first checkpoint at once cannot collide.
   await trx
     .insertInto('checkpoint_counts')
-    .values({ trial_id: trialId, state, n: delta })
+    .values({ trial_id: trialId, state, n: delta, bytes: bytesDelta })
     .onConflict((oc) =>
-      oc
-        .columns(['trial_id', 'state'])
-        .doUpdateSet((eb) => ({ n: eb('checkpoint_counts.n', '+', delta) })),
+      oc.columns(['trial_id', 'state']).doUpdateSet((eb) => ({
+        n: eb('checkpoint_counts.n', '+', delta),
+        bytes: eb('checkpoint_counts.bytes', '+', bytesDelta),
+      })),
     )
     .execute();
 }
@@ -196,7 +204,7 @@ export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport):
       );
       return;
     }
-    await bumpCount(trx, trial.id, 'STATE_COMPLETED', 1);
+    await bumpCount(trx, trial.id, 'STATE_COMPLETED', 1, size);
   });
 }
 
@@ -250,6 +258,7 @@ async function setResources(
   resources: Record<string, number>,
 ): Promise<void> {
   const state = nextState(row, resources);
+  const size = Object.values(resources).reduce((a, b) => a + b, 0);
   const digests = row.digests === null ? null : (JSON.parse(row.digests) as Record<string, string>);
   const keptDigests =
     digests === null
@@ -259,15 +268,17 @@ async function setResources(
     .updateTable('checkpoints')
     .set({
       resources: JSON.stringify(resources),
-      size: Object.values(resources).reduce((a, b) => a + b, 0),
+      size,
       state,
       digests: keptDigests === null ? null : JSON.stringify(keptDigests),
     })
     .where('id', '=', row.id)
     .execute();
   if (state !== row.state) {
-    await bumpCount(trx, row.trial_id, row.state, -1);
-    await bumpCount(trx, row.trial_id, state, 1);
+    await bumpCount(trx, row.trial_id, row.state, -1, -row.size);
+    await bumpCount(trx, row.trial_id, state, 1, size);
+  } else {
+    await bumpCount(trx, row.trial_id, state, 0, size - row.size);
   }
 }
 

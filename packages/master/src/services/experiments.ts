@@ -1,5 +1,5 @@
 import type { ExperimentDto, JsonObject } from '@determined-ts/api';
-import { TERMINAL_TRIAL_STATES, encodeTimestamp } from '@determined-ts/api';
+import { TERMINAL_TRIAL_STATES, encodeDouble, encodeTimestamp } from '@determined-ts/api';
 import type { Kysely } from 'kysely';
 
 import type { AppDeps, AuthUser } from '../context.js';
@@ -7,6 +7,7 @@ import type { Database, ExperimentRow } from '../db/schema.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
 import { parseExperimentConfig } from './config.js';
 import { parseJsonObject } from './json.js';
+import { COUNTED_STATES, chunked } from './checkpoint-counts.js';
 
 /** The one project and workspace every experiment belongs to: we have no workspaces yet. */
 export const DEFAULT_PROJECT = {
@@ -133,8 +134,14 @@ export interface ExperimentStats {
   checkpointSize: number;
   /** Mean progress (0-1) of the trials that reported one, or null. */
   progress: number | null;
+  /** The trial with the best searcher value in the experiment's direction (ties: lower id). */
+  bestTrial: { id: number; value: number } | null;
 }
 
+/**
+ * Aggregates for a page of experiments from the trials and the checkpoint counters only: no
+ * checkpoint row is read, however many an experiment has.
+ */
 export async function experimentStats(
   db: Kysely<Database>,
   experiments: readonly ExperimentRow[],
@@ -145,19 +152,40 @@ export async function experimentStats(
   }
   const ids = experiments.map((e) => e.id);
   for (const id of ids) {
-    stats.set(id, { trialIds: [], checkpointCount: 0, checkpointSize: 0, progress: null });
+    stats.set(id, {
+      trialIds: [],
+      checkpointCount: 0,
+      checkpointSize: 0,
+      progress: null,
+      bestTrial: null,
+    });
   }
-  const trials = await db
-    .selectFrom('trials')
-    .select(['id', 'experiment_id', 'progress'])
-    .where('experiment_id', 'in', ids)
-    .orderBy('id')
-    .execute();
+  const smallerIsBetter = new Map(experiments.map((e) => [e.id, e.smaller_is_better === 1]));
+  const trials = await chunked(ids, (chunk) =>
+    db
+      .selectFrom('trials')
+      .select(['id', 'experiment_id', 'progress', 'searcher_metric_value'])
+      .where('experiment_id', 'in', chunk)
+      .orderBy('id')
+      .execute(),
+  );
   const progress = new Map<number, number[]>();
   for (const t of trials) {
-    stats.get(t.experiment_id)?.trialIds.push(t.id);
+    const entry = stats.get(t.experiment_id);
+    if (entry === undefined) {
+      continue;
+    }
+    entry.trialIds.push(t.id);
     if (t.progress !== null) {
       progress.set(t.experiment_id, [...(progress.get(t.experiment_id) ?? []), t.progress]);
+    }
+    const value = t.searcher_metric_value;
+    if (value !== null) {
+      const best = entry.bestTrial;
+      const smaller = smallerIsBetter.get(t.experiment_id) === true;
+      if (best === null || (smaller ? value < best.value : value > best.value)) {
+        entry.bestTrial = { id: t.id, value };
+      }
     }
   }
   for (const [id, values] of progress) {
@@ -166,18 +194,20 @@ export async function experimentStats(
       entry.progress = values.reduce((a, b) => a + b, 0) / values.length;
     }
   }
-  const sizes = await db
-    .selectFrom('checkpoints')
-    .innerJoin('trials', 'trials.id', 'checkpoints.trial_id')
-    .select((eb) => [
-      'trials.experiment_id',
-      eb.fn.countAll<number>().as('n'),
-      eb.fn.sum<number>('checkpoints.size').as('bytes'),
-    ])
-    .where('trials.experiment_id', 'in', ids)
-    .where('checkpoints.state', 'in', ['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED'])
-    .groupBy('trials.experiment_id')
-    .execute();
+  const sizes = await chunked(ids, (chunk) =>
+    db
+      .selectFrom('checkpoint_counts')
+      .innerJoin('trials', 'trials.id', 'checkpoint_counts.trial_id')
+      .select((eb) => [
+        'trials.experiment_id',
+        eb.fn.sum<number>('checkpoint_counts.n').as('n'),
+        eb.fn.sum<number>('checkpoint_counts.bytes').as('bytes'),
+      ])
+      .where('trials.experiment_id', 'in', chunk)
+      .where('checkpoint_counts.state', 'in', COUNTED_STATES)
+      .groupBy('trials.experiment_id')
+      .execute(),
+  );
   for (const s of sizes) {
     const entry = stats.get(s.experiment_id);
     if (entry !== undefined) {
@@ -230,6 +260,12 @@ export function toExperimentDto(
     projectOwnerId: 1,
     checkpointSize: String(stats.checkpointSize),
     checkpointCount: stats.checkpointCount,
+    ...(stats.bestTrial === null
+      ? {}
+      : {
+          bestTrialSearcherMetric: encodeDouble(stats.bestTrial.value),
+          bestTrialId: stats.bestTrial.id,
+        }),
     unmanaged: row.unmanaged === 1,
     ...(row.external_id === null ? {} : { externalExperimentId: row.external_id }),
   };

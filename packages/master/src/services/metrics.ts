@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 
-import type { JsonObject, MetricsReportDto } from '@determined-ts/api';
+import type { JsonObject, MetricsReportDto, TrialSummaryMetrics } from '@determined-ts/api';
 import {
   METRIC_GROUP_TRAINING,
   METRIC_GROUP_VALIDATION,
@@ -14,6 +14,14 @@ import type { Database, MetricRow } from '../db/schema.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
 import { finiteMetric } from './config.js';
 import { parseJsonObject } from './json.js';
+import {
+  computeTrialAggregates,
+  foldMetrics,
+  isBetter,
+  setLast,
+  summaryKey,
+} from './trial-summary.js';
+import type { Searcher, TrialAggregates } from './trial-summary.js';
 
 /** One metrics report, as `POST /api/v1/trials/{id}/metrics` carries it. */
 export interface MetricsReport {
@@ -65,19 +73,18 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
       throw badRequest(`metric '${key}' must be a number, got ${JSON.stringify(value)}`);
     }
   }
-  // A validation locks its trial row on PostgreSQL, as a checkpoint report does, so the two
-  // cannot miss each other when they race (see `reportCheckpoint`).
-  const lockTrial =
-    deps.db.dialect === 'postgres' && report.group === METRIC_GROUP_VALIDATION
-      ? sql`for update of t`
-      : sql``;
+  // Every report rewrites its trial's summary, so on PostgreSQL it locks the trial row first
+  // (as Determined does); the lock also keeps a validation and a checkpoint report from missing
+  // each other (see `reportCheckpoint`).
+  const lockTrial = deps.db.dialect === 'postgres' ? sql`for update of t` : sql``;
   // Through the write runner: on SQLite, reports arriving together share one commit's fsync.
   await deps.db.write(async (trx) => {
     // This statement and the archiving below run for every report; written as SQL they cost a
     // third of what kysely's builder takes to assemble them.
     const [trial] = (
-      await sql<{ run_id: number; total_batches: number; searcher_metric: string }>`
-        select t.run_id, t.total_batches, e.searcher_metric
+      await sql<TrialForReport>`
+        select t.run_id, t.total_batches, t.summary_metrics, t.best_validation_id,
+          t.latest_validation_id, t.searcher_metric_value, e.searcher_metric, e.smaller_is_better
         from trials t join experiments e on e.id = t.experiment_id
         where t.id = ${report.trialId}
         ${lockTrial}`.execute(trx)
@@ -105,6 +112,7 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
     }
     const endTime = report.reportTime ?? deps.clock();
     let merged = report.avgMetrics;
+    let added = report.avgMetrics;
     // Most reports are of a new step: try the insert first, and merge only when a live report of
     // this group and step already holds the slot (one statement fewer per report).
     const inserted = await trx
@@ -130,6 +138,7 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
       )
       .returning('id')
       .executeTakeFirst();
+    let rowId: number;
     if (inserted === undefined) {
       const existing = await trx
         .selectFrom('metrics')
@@ -140,6 +149,10 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
         .where('archived', '=', sql.lit(0))
         .executeTakeFirstOrThrow();
       merged = mergeReport(existing, report);
+      // Keys already in the row were counted when they arrived (a re-sent key must be equal).
+      const old = parseJsonObject(existing.avg_metrics);
+      added = Object.fromEntries(Object.entries(report.avgMetrics).filter(([k]) => !(k in old)));
+      rowId = existing.id;
       await trx
         .updateTable('metrics')
         .set({
@@ -151,26 +164,105 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
         })
         .where('id', '=', existing.id)
         .execute();
+    } else {
+      rowId = inserted.id;
     }
+    const searcher = {
+      metric: trial.searcher_metric,
+      smallerIsBetter: Number(trial.smaller_is_better) === 1,
+    };
     if (report.group === METRIC_GROUP_VALIDATION) {
-      await syncSearcherMetric(
-        trx,
-        report.trialId,
-        steps,
-        finiteMetric(merged, trial.searcher_metric),
-      );
+      await syncSearcherMetric(trx, report.trialId, steps, finiteMetric(merged, searcher.metric));
     }
-    if (report.group === METRIC_GROUP_TRAINING && steps > trial.total_batches) {
-      await trx
-        .updateTable('trials')
-        .set({ total_batches: steps })
-        .where('id', '=', report.trialId)
-        // Checked again in the statement: on PostgreSQL a concurrent report may have raised it
-        // since it was read, and the count must never go back.
-        .where('total_batches', '<', steps)
-        .execute();
-    }
+    // A report that archived earlier ones (a restarted trial) recomputes everything from the
+    // live rows; any other folds itself into what the trial row holds.
+    const aggregates =
+      archived.length > 0
+        ? await computeTrialAggregates(trx, report.trialId, searcher)
+        : await foldReport(trx, trial, searcher, report.group, {
+            id: rowId,
+            steps,
+            added,
+            merged,
+          });
+    const totalBatches =
+      report.group === METRIC_GROUP_TRAINING
+        ? Math.max(Number(trial.total_batches), steps)
+        : Number(trial.total_batches);
+    await sql`
+      update trials set summary_metrics = ${
+        aggregates.summary === null ? null : JSON.stringify(aggregates.summary)
+      }, best_validation_id = ${aggregates.bestValidationId},
+        latest_validation_id = ${aggregates.latestValidationId},
+        searcher_metric_value = ${aggregates.searcherMetricValue},
+        total_batches = ${totalBatches}
+      where id = ${report.trialId}`.execute(trx);
   });
+}
+
+/** The trial row (and searcher) a report reads, locked on PostgreSQL. */
+interface TrialForReport {
+  run_id: number;
+  total_batches: number;
+  summary_metrics: string | null;
+  best_validation_id: number | null;
+  latest_validation_id: number | null;
+  searcher_metric_value: number | null;
+  searcher_metric: string;
+  smaller_is_better: number;
+}
+
+/**
+ * Folds one stored report into the trial's aggregates: the new keys into the summary, the
+ * merged row as the group's latest, and the row as a best or latest validation candidate.
+ */
+async function foldReport(
+  trx: Transaction<Database>,
+  trial: TrialForReport,
+  searcher: Searcher,
+  group: string,
+  row: { id: number; steps: number; added: JsonObject; merged: JsonObject },
+): Promise<TrialAggregates> {
+  const summary: TrialSummaryMetrics =
+    trial.summary_metrics === null
+      ? {}
+      : (JSON.parse(trial.summary_metrics) as TrialSummaryMetrics);
+  const groupSummary = (summary[summaryKey(group)] ??= {});
+  foldMetrics(groupSummary, row.added);
+  setLast(groupSummary, row.merged);
+  const aggregates: TrialAggregates = {
+    summary,
+    bestValidationId: trial.best_validation_id,
+    latestValidationId: trial.latest_validation_id,
+    searcherMetricValue: trial.searcher_metric_value,
+  };
+  if (group !== METRIC_GROUP_VALIDATION) {
+    return aggregates;
+  }
+  const raw = row.merged[searcher.metric];
+  if (raw !== undefined && raw !== null) {
+    aggregates.latestValidationId = row.id;
+  }
+  const value = finiteMetric(row.merged, searcher.metric);
+  const best = aggregates.searcherMetricValue;
+  if (value === null || row.id === aggregates.bestValidationId) {
+    return aggregates;
+  }
+  let wins = best === null || isBetter(searcher, value, best);
+  if (!wins && value === best && aggregates.bestValidationId !== null) {
+    // A tie goes to the larger step: look the current best's step up.
+    const current = await trx
+      .selectFrom('metrics')
+      .select('total_batches')
+      .where('id', '=', aggregates.bestValidationId)
+      .executeTakeFirst();
+    wins = current === undefined || row.steps > current.total_batches;
+  }
+  if (wins) {
+    aggregates.bestValidationId = row.id;
+    aggregates.searcherMetricValue = value;
+  }
+  return aggregates;
 }
 
 function mergeReport(existing: MetricRow, report: MetricsReport): JsonObject {

@@ -1,12 +1,22 @@
 import { randomUUID } from 'node:crypto';
 
-import type { CheckpointState, JsonObject, TrialDto, TrialState } from '@determined-ts/api';
+import type {
+  CheckpointState,
+  JsonObject,
+  MetricsWorkload,
+  TrialDto,
+  TrialState,
+  TrialSummaryMetrics,
+} from '@determined-ts/api';
 import { TERMINAL_TRIAL_STATES, encodeDouble, encodeTimestamp } from '@determined-ts/api';
+import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 
 import type { AppDeps } from '../context.js';
-import type { Database, TrialRow } from '../db/schema.js';
+import type { DialectName } from '../db/dialect.js';
+import type { CheckpointRow, Database, MetricRow, TrialRow } from '../db/schema.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
+import { COUNTED_STATES, chunked } from './checkpoint-counts.js';
 import { getExperiment, refreshExperimentState } from './experiments.js';
 import { parseJsonObject } from './json.js';
 
@@ -184,76 +194,128 @@ export async function setTrialProgress(
   await deps.db.kysely.updateTable('trials').set({ progress }).where('id', '=', trialId).execute();
 }
 
-/** Checkpoint totals of a set of trials, from the per-state counters plus one size sum. */
+/** Checkpoint totals of a set of trials, from the per-state counters (no checkpoint is read). */
 async function checkpointTotals(
   db: Kysely<Database>,
   trialIds: readonly number[],
 ): Promise<Map<number, { count: number; size: number }>> {
-  const totals = new Map<number, { count: number; size: number }>();
-  if (trialIds.length === 0) {
-    return totals;
-  }
-  const rows = await db
-    .selectFrom('checkpoints')
-    .select((eb) => [
-      'trial_id',
-      eb.fn.countAll<number>().as('n'),
-      eb.fn.sum<number>('size').as('bytes'),
-    ])
-    .where('trial_id', 'in', trialIds)
-    .where('state', 'in', ['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED'])
-    .groupBy('trial_id')
-    .execute();
-  for (const r of rows) {
-    totals.set(r.trial_id, { count: Number(r.n), size: Number(r.bytes) });
-  }
-  return totals;
+  const rows = await chunked(trialIds, (chunk) =>
+    db
+      .selectFrom('checkpoint_counts')
+      .select((eb) => [
+        'trial_id',
+        eb.fn.sum<number>('n').as('n'),
+        eb.fn.sum<number>('bytes').as('bytes'),
+      ])
+      .where('trial_id', 'in', chunk)
+      .where('state', 'in', COUNTED_STATES)
+      .groupBy('trial_id')
+      .execute(),
+  );
+  return new Map(rows.map((r) => [r.trial_id, { count: Number(r.n), size: Number(r.bytes) }]));
 }
 
+/**
+ * Each trial's best COMPLETED checkpoint by the searcher metric, in one query: per trial, one
+ * walk down `checkpoints_metric_asc` or `_desc` (the experiment's direction), ties as DESIGN.md.
+ */
+async function bestCheckpoints(
+  db: Kysely<Database>,
+  dialect: DialectName,
+  trialIds: readonly number[],
+): Promise<Map<number, BestCheckpointRow>> {
+  const nullsLast = dialect === 'postgres' ? sql` nulls last` : sql``;
+  const pick = (direction: 'asc' | 'desc') => sql`(select c.id from checkpoints c
+    where c.trial_id = t.id and c.state = 'STATE_COMPLETED' and c.searcher_metric is not null
+    order by c.searcher_metric ${sql.raw(direction)}, c.steps_completed desc${nullsLast},
+      c.report_time desc, c.uuid asc
+    limit 1)`;
+  const picked = await chunked(trialIds, async (chunk) => {
+    const { rows } = await sql<{ best_id: number | null }>`
+      select case when e.smaller_is_better = 1 then ${pick('asc')} else ${pick('desc')} end
+        as best_id
+      from trials t join experiments e on e.id = t.experiment_id
+      where t.id in (${sql.join(chunk)})`.execute(db);
+    return rows.flatMap((r) => (r.best_id === null ? [] : [Number(r.best_id)]));
+  });
+  const rows = await chunked(picked, (chunk) =>
+    db
+      .selectFrom('checkpoints')
+      .select([
+        'trial_id',
+        'uuid',
+        'report_time',
+        'state',
+        'resources',
+        'steps_completed',
+        'metadata',
+      ])
+      .where('id', 'in', chunk)
+      .execute(),
+  );
+  return new Map(rows.map((r) => [r.trial_id, r]));
+}
+
+type BestCheckpointRow = Pick<
+  CheckpointRow,
+  'trial_id' | 'uuid' | 'report_time' | 'state' | 'resources' | 'steps_completed' | 'metadata'
+>;
+
+/** The validation rows trials point at as best and latest, by id. */
+async function validationRows(
+  db: Kysely<Database>,
+  rows: readonly TrialRow[],
+): Promise<Map<number, Pick<MetricRow, 'id' | 'total_batches' | 'end_time' | 'avg_metrics'>>> {
+  const ids = [
+    ...new Set(
+      rows.flatMap((r) =>
+        [r.best_validation_id, r.latest_validation_id].filter((id): id is number => id !== null),
+      ),
+    ),
+  ];
+  const found = await chunked(ids, (chunk) =>
+    db
+      .selectFrom('metrics')
+      .select(['id', 'total_batches', 'end_time', 'avg_metrics'])
+      .where('id', 'in', chunk)
+      .execute(),
+  );
+  return new Map(found.map((m) => [m.id, m]));
+}
+
+/**
+ * A validation as Determined's trials carry it (`MetricsWorkload`): its metrics under
+ * `avg_metrics` (determined-ai/determined: master/static/srv/proto_get_trials_plus.sql).
+ */
+function toMetricsWorkload(
+  row: Pick<MetricRow, 'total_batches' | 'end_time' | 'avg_metrics'> | undefined,
+): MetricsWorkload | null {
+  return row === undefined
+    ? null
+    : {
+        endTime: encodeTimestamp(new Date(row.end_time)),
+        totalBatches: row.total_batches,
+        numInputs: 0,
+        metrics: { avg_metrics: parseJsonObject(row.avg_metrics) },
+      };
+}
+
+/**
+ * Builds wire trials for rows with a fixed number of queries whatever their count: checkpoint
+ * totals from the counters, each trial's best checkpoint, and the best and latest validations.
+ */
 export async function trialDtos(deps: AppDeps, rows: readonly TrialRow[]): Promise<TrialDto[]> {
   const db = deps.db.kysely;
-  const totals = await checkpointTotals(
-    db,
-    rows.map((r) => r.id),
-  );
-  const experimentIds = [...new Set(rows.map((r) => r.experiment_id))];
-  const experiments =
-    experimentIds.length === 0
-      ? []
-      : await db
-          .selectFrom('experiments')
-          .select(['id', 'searcher_metric', 'smaller_is_better'])
-          .where('id', 'in', experimentIds)
-          .execute();
-  const searchers = new Map(experiments.map((e) => [e.id, e]));
-  const out: TrialDto[] = [];
-  for (const row of rows) {
-    const searcher = searchers.get(row.experiment_id);
-    const best =
-      searcher === undefined
-        ? undefined
-        : await db
-            .selectFrom('checkpoints')
-            .select([
-              'uuid',
-              'report_time',
-              'state',
-              'resources',
-              'steps_completed',
-              'metadata',
-              'searcher_metric',
-            ])
-            .where('trial_id', '=', row.id)
-            .where('state', '=', 'STATE_COMPLETED')
-            .where('searcher_metric', 'is not', null)
-            .orderBy('searcher_metric', searcher.smaller_is_better === 1 ? 'asc' : 'desc')
-            .orderBy('steps_completed', 'desc')
-            .orderBy('report_time', 'desc')
-            .orderBy('uuid', 'asc')
-            .limit(1)
-            .executeTakeFirst();
+  const ids = rows.map((r) => r.id);
+  const totals = await checkpointTotals(db, ids);
+  const bests = await bestCheckpoints(db, deps.db.dialect, ids);
+  const validations = await validationRows(db, rows);
+  return rows.map((row) => {
+    const best = bests.get(row.id);
     const total = totals.get(row.id) ?? { count: 0, size: 0 };
-    out.push({
+    const validation = (id: number | null) =>
+      toMetricsWorkload(id === null ? undefined : validations.get(id));
+    return {
       id: row.id,
       experimentId: row.experiment_id,
       startTime: encodeTimestamp(new Date(row.start_time)),
@@ -262,8 +324,8 @@ export async function trialDtos(deps: AppDeps, rows: readonly TrialRow[]): Promi
       restarts: row.restarts,
       hparams: parseJsonObject(row.hparams),
       totalBatchesProcessed: row.total_batches,
-      bestValidation: null,
-      latestValidation: null,
+      bestValidation: validation(row.best_validation_id),
+      latestValidation: validation(row.latest_validation_id),
       bestCheckpoint:
         best === undefined
           ? null
@@ -282,14 +344,16 @@ export async function trialDtos(deps: AppDeps, rows: readonly TrialRow[]): Promi
       taskIds: [row.task_id],
       totalCheckpointSize: String(total.size),
       checkpointCount: total.count,
-      summaryMetrics: null,
-      ...(best?.searcher_metric == null
+      summaryMetrics:
+        row.summary_metrics === null
+          ? null
+          : (JSON.parse(row.summary_metrics) as TrialSummaryMetrics),
+      ...(row.searcher_metric_value === null
         ? {}
-        : { searcherMetricValue: encodeDouble(best.searcher_metric) }),
+        : { searcherMetricValue: encodeDouble(row.searcher_metric_value) }),
       ...(row.external_id === null ? {} : { externalTrialId: row.external_id }),
-    });
-  }
-  return out;
+    };
+  });
 }
 
 /** Resources are stored as numbers and sent as int64 strings. */

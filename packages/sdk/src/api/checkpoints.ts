@@ -11,20 +11,20 @@ import { decodeCheckpoint, decodeCheckpointList } from '../decode.js';
 import type { CheckpointData, CheckpointState } from '../models.js';
 
 /** Sort keys for checkpoint listings: an attribute, or the name of a validation metric. */
-export type CheckpointSort =
-  | { attr: 'uuid' | 'trialId' | 'batchNumber' | 'endTime' | 'state' | 'searcherMetric' }
-  | { metric: string };
+export type CheckpointSort = { attr: CheckpointSortAttr } | { metric: string };
 
-const ATTRS: Record<
-  'uuid' | 'trialId' | 'batchNumber' | 'endTime' | 'state' | 'searcherMetric',
-  CheckpointSortBy
-> = {
+/** `size` (total bytes) is a Determined-TS extension; Determined's master refuses it. */
+export type CheckpointSortAttr =
+  'uuid' | 'trialId' | 'batchNumber' | 'endTime' | 'state' | 'searcherMetric' | 'size';
+
+const ATTRS: Record<CheckpointSortAttr, CheckpointSortBy> = {
   uuid: 'SORT_BY_UUID',
   trialId: 'SORT_BY_TRIAL_ID',
   batchNumber: 'SORT_BY_BATCH_NUMBER',
   endTime: 'SORT_BY_END_TIME',
   state: 'SORT_BY_STATE',
   searcherMetric: 'SORT_BY_SEARCHER_METRIC',
+  size: 'SORT_BY_SIZE',
 };
 
 export interface ListCheckpointsOptions {

@@ -1,6 +1,6 @@
-import { ROUTES, clientHashPassword } from '@determined-ts/api';
-import type { LoginResponse } from '@determined-ts/api';
+import { ROUTES } from '@determined-ts/api';
 
+import { login as passwordLogin } from '../api/users.js';
 import { createClient } from '../client.js';
 import type { Client, FetchLike, RetryPolicy } from '../client.js';
 import { ApiError, AuthenticationError } from '../errors.js';
@@ -178,11 +178,7 @@ async function login(
   signal: AbortSignal | undefined,
 ): Promise<string> {
   try {
-    const res = await anonymous.request<LoginResponse>('POST', ROUTES.login, {
-      body: { username: user, password: await clientHashPassword(password), isHashed: true },
-      signal,
-    });
-    return res.token;
+    return (await passwordLogin(anonymous, user, password, { signal })).token;
   } catch (err: unknown) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
       const hint = isFallback

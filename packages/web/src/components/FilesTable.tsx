@@ -1,0 +1,46 @@
+import { formatBytes, formatCount } from '../lib/format';
+
+/** A checkpoint's files (directories, listed with a trailing `/`, are left out), by path. */
+export function checkpointFiles(resources: Record<string, number>): [string, number][] {
+  return Object.entries(resources)
+    .filter(([path]) => !path.endsWith('/'))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The files of a checkpoint with their sizes, and the total. */
+export function FilesTable({ resources }: { resources: Record<string, number> }) {
+  const files = checkpointFiles(resources);
+  const total = files.reduce((sum, [, size]) => sum + size, 0);
+  return (
+    <table data-testid="checkpoint-files">
+      <thead>
+        <tr>
+          <th scope="col">Path</th>
+          <th scope="col" className="num">
+            Size
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {files.map(([path, size]) => (
+          <tr key={path}>
+            <td className="path">{path}</td>
+            <td className="num" title={`${formatCount(size)} bytes`}>
+              {formatBytes(size)}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+      <tfoot>
+        <tr>
+          <th scope="row">
+            Total: {formatCount(files.length)} {files.length === 1 ? 'file' : 'files'}
+          </th>
+          <td className="num" title={`${formatCount(total)} bytes`}>
+            {formatBytes(total)}
+          </td>
+        </tr>
+      </tfoot>
+    </table>
+  );
+}

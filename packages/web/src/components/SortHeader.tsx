@@ -1,0 +1,34 @@
+import type { Order } from '../lib/table-query';
+
+/** A column header that sorts the table on the server when clicked. */
+export function SortHeader<K extends string>({
+  label,
+  sortKey,
+  sort,
+  order,
+  onSort,
+  numeric = false,
+}: {
+  label: string;
+  sortKey: K;
+  sort: K;
+  order: Order;
+  onSort: (key: K) => void;
+  numeric?: boolean;
+}) {
+  const isSorted = sort === sortKey;
+  return (
+    <th
+      scope="col"
+      className={numeric ? 'num' : undefined}
+      aria-sort={isSorted ? (order === 'asc' ? 'ascending' : 'descending') : undefined}
+    >
+      <button type="button" className="sort" onClick={() => onSort(sortKey)}>
+        {label}
+        <span aria-hidden="true" className="sort-arrow">
+          {isSorted ? (order === 'asc' ? ' ▲' : ' ▼') : ''}
+        </span>
+      </button>
+    </th>
+  );
+}

@@ -1,0 +1,105 @@
+import { fireEvent, screen, within } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { apiError, checkpointDto, fakeMaster, renderApp } from '../../test/helpers';
+
+const UUID = 'aaaaaaaa-1111-2222-3333-444444444444';
+
+function checkpointMaster() {
+  return fakeMaster({
+    [`GET /api/v1/checkpoints/${UUID}`]: () => ({
+      checkpoint: checkpointDto(UUID, 400, { trialId: 7, searcherMetric: 0.25 }),
+    }),
+    'GET /api/v1/checkpoints/missing': () => apiError('not_found', 'checkpoint missing not found'),
+  });
+}
+
+describe('CheckpointPage', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('shows the checkpoint, its files with a total, and the download link', async () => {
+    renderApp(`/trials/7/checkpoints/${UUID}`, checkpointMaster());
+    expect(
+      await screen.findByRole('heading', { level: 1, name: `Checkpoint ${UUID}` }),
+    ).toBeDefined();
+    const files = screen.getByTestId('checkpoint-files');
+    const rows = within(files).getAllByRole('row');
+    // Header, two files (the directory entry is left out), total.
+    expect(rows.map((r) => r.textContent)).toEqual([
+      'PathSize',
+      'model.json120 B',
+      'weights.bin4.0 KiB',
+      'Total: 2 files4.1 KiB',
+    ]);
+    const download = screen.getByRole('link', { name: 'Download' });
+    expect(download.getAttribute('href')).toBe(`/checkpoints/${UUID}`);
+    expect(download.hasAttribute('download')).toBe(true);
+    expect(screen.getByRole('link', { name: 'tar.gz' }).getAttribute('href')).toBe(
+      `/checkpoints/${UUID}?format=tar.gz`,
+    );
+    expect(screen.getByRole('link', { name: 'zip' }).getAttribute('href')).toBe(
+      `/checkpoints/${UUID}?format=zip`,
+    );
+    // The searcher metric's value, in the details and in the validation metrics.
+    const details = screen.getByRole('region', { name: 'Details' });
+    expect(details.textContent).toContain('validation_loss0.25');
+    expect(within(details).getByRole('link', { name: 'Trial 7' }).getAttribute('href')).toBe(
+      '/trials/7',
+    );
+    const metrics = screen.getByRole('region', { name: 'Metrics' });
+    expect(within(metrics).getByRole('table', { name: 'Validation' }).textContent).toBe(
+      'Validationvalidation_loss0.25',
+    );
+  });
+
+  it('gives SDK and CLI snippets for this checkpoint', async () => {
+    renderApp(`/trials/7/checkpoints/${UUID}`, checkpointMaster());
+    const sdk = await screen.findByTestId('sdk-snippet');
+    expect(sdk.textContent).toContain('new TrialReference(7, ');
+    expect(sdk.textContent).toContain(`.selectCheckpoint({ uuid: '${UUID}' })`);
+    expect(sdk.textContent).toContain('.download()');
+    expect(screen.getByTestId('cli-snippet').textContent).toContain(
+      `det checkpoint download ${UUID}`,
+    );
+  });
+
+  it('copies a snippet to the clipboard and says so', async () => {
+    const writeText = vi.fn(() => Promise.resolve());
+    vi.stubGlobal('navigator', { ...navigator, clipboard: { writeText } });
+    renderApp(`/trials/7/checkpoints/${UUID}`, checkpointMaster());
+    const cli = await screen.findByTestId('cli-snippet');
+    const [, copyCli] = screen.getAllByRole('button', { name: 'Copy' });
+    fireEvent.click(copyCli as HTMLElement);
+    expect(await screen.findByRole('button', { name: 'Copied' })).toBeDefined();
+    expect(writeText).toHaveBeenCalledWith(cli.textContent);
+  });
+
+  it('says when copying is not possible', async () => {
+    vi.stubGlobal('navigator', { ...navigator, clipboard: undefined });
+    renderApp(`/trials/7/checkpoints/${UUID}`, checkpointMaster());
+    const [copy] = await screen.findAllByRole('button', { name: 'Copy' });
+    fireEvent.click(copy as HTMLElement);
+    expect((await screen.findByRole('status')).textContent).toContain('select the text');
+  });
+
+  it('says a checkpoint the master does not have does not exist', async () => {
+    renderApp('/trials/7/checkpoints/missing', checkpointMaster());
+    expect(await screen.findByRole('heading', { level: 1, name: 'Not found' })).toBeDefined();
+    expect(screen.getByText('Checkpoint missing does not exist.')).toBeDefined();
+  });
+
+  it('does not show a checkpoint under a trial it does not belong to', async () => {
+    renderApp(`/trials/8/checkpoints/${UUID}`, checkpointMaster());
+    expect(await screen.findByRole('heading', { level: 1, name: 'Not found' })).toBeDefined();
+    expect(screen.getByText(/does not exist in trial 8/)).toBeDefined();
+    const link = screen.getByRole('link', { name: 'trial 7' });
+    expect(link.getAttribute('href')).toBe(`/trials/7/checkpoints/${UUID}`);
+  });
+
+  it('refuses a malformed trial id', async () => {
+    renderApp(`/trials/x1/checkpoints/${UUID}`, checkpointMaster());
+    expect(await screen.findByText("'x1' is not a trial id.")).toBeDefined();
+  });
+});
