@@ -115,7 +115,7 @@ export interface MetricsWorkload {
   endTime: Timestamp;
   totalBatches: number;
   numInputs: number;
-  metrics: JsonObject;
+  metrics: Metrics;
 }
 
 /** `trialv1.CheckpointWorkload`. */

@@ -216,22 +216,26 @@ export async function createTrial(
     '/api/v1/experiments',
     { body: { config, unmanaged: true } },
   );
+  return addTrial(client, experiment.id, { lr: 0.1 });
+}
+
+/** A started trial added to an experiment, as a managed searcher would add one. */
+export async function addTrial(
+  client: Client,
+  experimentId: number,
+  hparams: Record<string, unknown>,
+): Promise<SeededTrial> {
   const { trial } = await client.request<{ trial: { id: number; taskId: string } }>(
     'POST',
     '/api/v1/trials',
-    { body: { experimentId: experiment.id, hparams: { lr: 0.1 }, unmanaged: true } },
+    { body: { experimentId, hparams, unmanaged: true } },
   );
   const { trialRunId } = await client.request<{ trialRunId: number }>(
     'POST',
     `/api/v1/trials/${trial.id}/start`,
     { body: { trialId: trial.id, resume: true } },
   );
-  return {
-    experimentId: experiment.id,
-    trialId: trial.id,
-    taskId: trial.taskId,
-    runId: trialRunId,
-  };
+  return { experimentId, trialId: trial.id, taskId: trial.taskId, runId: trialRunId };
 }
 
 /** Reports metrics of `group` (`validation`, `training`) at `steps`. */

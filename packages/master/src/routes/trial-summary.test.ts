@@ -174,8 +174,10 @@ describeEachDialect('trial summaries', ({ master }) => {
       },
       accuracy: { type: 'number', count: 1, sum: 0.9, min: 0.9, max: 0.9, mean: 0.9, last: 0.9 },
     });
+    // `avgMetrics`, as Determined's gateway sends it: its Python SDK reads that key.
     expect(trial.bestValidation?.metrics).toEqual({
-      avg_metrics: { validation_loss: 0.5, accuracy: 0.9 },
+      avgMetrics: { validation_loss: 0.5, accuracy: 0.9 },
+      batchMetrics: [],
     });
     expect(await stored(m, s)).toEqual(await recomputed(m, s));
   });
@@ -202,14 +204,14 @@ describeEachDialect('trial summaries', ({ master }) => {
         endTime: new Date(m.now.ms - 3000).toISOString(),
         totalBatches: 30,
         numInputs: 0,
-        metrics: { avg_metrics: { validation_loss: good } },
+        metrics: { avgMetrics: { validation_loss: good }, batchMetrics: [] },
       });
       // The latest validation that holds the searcher metric (NaN counts; none at 50).
       expect(trial.latestValidation).toEqual({
         endTime: new Date(m.now.ms - 1000).toISOString(),
         totalBatches: 40,
         numInputs: 0,
-        metrics: { avg_metrics: { validation_loss: 'NaN' } },
+        metrics: { avgMetrics: { validation_loss: 'NaN' }, batchMetrics: [] },
       });
       expect(trial.searcherMetricValue).toBe(good);
       expect(await stored(m, s)).toEqual(await recomputed(m, s, smallerIsBetter));

@@ -284,8 +284,9 @@ async function validationRows(
 }
 
 /**
- * A validation as Determined's trials carry it (`MetricsWorkload`): its metrics under
- * `avg_metrics` (determined-ai/determined: master/static/srv/proto_get_trials_plus.sql).
+ * A validation as Determined's trials carry it (`MetricsWorkload`). Determined's SQL builds
+ * `{avg_metrics: …}` (master/static/srv/proto_get_trials_plus.sql), which becomes the proto
+ * `commonv1.Metrics` and so `avgMetrics` on the wire: its Python SDK reads that key.
  */
 function toMetricsWorkload(
   row: Pick<MetricRow, 'total_batches' | 'end_time' | 'avg_metrics'> | undefined,
@@ -296,7 +297,7 @@ function toMetricsWorkload(
         endTime: encodeTimestamp(new Date(row.end_time)),
         totalBatches: row.total_batches,
         numInputs: 0,
-        metrics: { avg_metrics: parseJsonObject(row.avg_metrics) },
+        metrics: { avgMetrics: parseJsonObject(row.avg_metrics), batchMetrics: [] },
       };
 }
 

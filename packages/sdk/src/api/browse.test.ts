@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
+  addTrial,
   createTrial,
   masterTargets,
   reportCheckpoint,
@@ -38,22 +39,7 @@ interface Seed {
 async function seed(master: MasterTarget): Promise<Seed> {
   const client = await master.login();
   const alpha = await createTrial(client, { storageDir: master.storageDir, smallerIsBetter: true });
-  const { trial } = await client.request<{ trial: { id: number; taskId: string } }>(
-    'POST',
-    '/api/v1/trials',
-    { body: { experimentId: alpha.experimentId, hparams: { lr: 0.2 }, unmanaged: true } },
-  );
-  const { trialRunId } = await client.request<{ trialRunId: number }>(
-    'POST',
-    `/api/v1/trials/${trial.id}/start`,
-    { body: { trialId: trial.id, resume: true } },
-  );
-  const trialB: SeededTrial = {
-    experimentId: alpha.experimentId,
-    trialId: trial.id,
-    taskId: trial.taskId,
-    runId: trialRunId,
-  };
+  const trialB = await addTrial(client, alpha.experimentId, { lr: 0.2 });
   const uuidsA: string[] = [];
   for (const [i, loss] of LOSS_A.entries()) {
     const steps = i + 1;

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDetermined, startHttpServer } from '../../test/fake-determined.js';
 import type { TestServer } from '../../test/fake-determined.js';
 import {
+  addTrial,
   createTrial,
   markCheckpoint,
   masterTargets,
@@ -74,17 +75,7 @@ async function seedOurs(master: MasterTarget): Promise<Data> {
     smallerIsBetter: true,
   });
   // A second trial of the same experiment, as a managed searcher would make.
-  const { trial } = await client.request<{ trial: { id: number; taskId: string } }>(
-    'POST',
-    '/api/v1/trials',
-    { body: { experimentId: trialA.experimentId, hparams: { lr: 0.2 }, unmanaged: true } },
-  );
-  const { trialRunId } = await client.request<{ trialRunId: number }>(
-    'POST',
-    `/api/v1/trials/${trial.id}/start`,
-    { body: { trialId: trial.id, resume: true } },
-  );
-  const trialB = { ...trialA, trialId: trial.id, taskId: trial.taskId, runId: trialRunId };
+  const trialB = await addTrial(client, trialA.experimentId, { lr: 0.2 });
   const a = new Map<number, string>();
   for (let steps = 100; steps <= 700; steps += 100) {
     const loss = LOSS[steps];

@@ -12,7 +12,7 @@ import { checkpointPath } from '../lib/paths';
 import type { TableSpec } from '../lib/table-query';
 import { Pager } from './Pager';
 import { QueryError } from './QueryError';
-import { SortHeader } from './SortHeader';
+import { sortHeaders } from './SortHeader';
 import { StateBadge } from './StateBadge';
 
 type CheckpointColumn = Exclude<CheckpointSortAttr, 'trialId'>;
@@ -66,16 +66,7 @@ export function CheckpointTable({
     refetchInterval,
   });
   const rows = checkpoints.data?.checkpoints ?? [];
-  const header = (label: string, key: CheckpointColumn, numeric = false) => (
-    <SortHeader
-      label={label}
-      sortKey={key}
-      sort={query.sort}
-      order={query.order}
-      onSort={sortBy}
-      numeric={numeric}
-    />
-  );
+  const header = sortHeaders(query, sortBy);
   return (
     <section aria-labelledby="checkpoints">
       <h2 id="checkpoints">Checkpoints</h2>

@@ -1,4 +1,4 @@
-import type { Order } from '../lib/table-query';
+import type { Order, TableQuery } from '../lib/table-query';
 
 /** A column header that sorts the table on the server when clicked. */
 export function SortHeader<K extends string>({
@@ -30,5 +30,22 @@ export function SortHeader<K extends string>({
         </span>
       </button>
     </th>
+  );
+}
+
+/** Binds {@link SortHeader} to a table's query: `header(label, key, numeric?)` for each column. */
+export function sortHeaders<K extends string>(
+  query: Pick<TableQuery<K>, 'sort' | 'order'>,
+  onSort: (key: K) => void,
+): (label: string, key: K, numeric?: boolean) => React.JSX.Element {
+  return (label, key, numeric = false) => (
+    <SortHeader
+      label={label}
+      sortKey={key}
+      sort={query.sort}
+      order={query.order}
+      onSort={onSort}
+      numeric={numeric}
+    />
   );
 }

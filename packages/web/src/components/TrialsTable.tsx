@@ -18,7 +18,7 @@ import { trialPath } from '../lib/paths';
 import type { TableSpec } from '../lib/table-query';
 import { Pager } from './Pager';
 import { QueryError } from './QueryError';
-import { SortHeader } from './SortHeader';
+import { sortHeaders } from './SortHeader';
 import { StateBadge } from './StateBadge';
 
 /** The trial's best value of the searcher metric. */
@@ -64,16 +64,7 @@ export function TrialsTable({ experiment }: { experiment: ExperimentData }) {
     placeholderData: keepPreviousData,
   });
   const rows = trials.data?.trials ?? [];
-  const header = (label: string, key: TrialSortKey, numeric = false) => (
-    <SortHeader
-      label={label}
-      sortKey={key}
-      sort={query.sort}
-      order={query.order}
-      onSort={sortBy}
-      numeric={numeric}
-    />
-  );
+  const header = sortHeaders(query, sortBy);
   return (
     <section aria-labelledby="trials">
       <h2 id="trials">Trials</h2>

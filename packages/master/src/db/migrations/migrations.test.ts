@@ -188,7 +188,10 @@ for (const dialect of testDialects()) {
           checkpointCount: 3,
           totalCheckpointSize: '35',
           searcherMetricValue: 0.3,
-          bestValidation: { totalBatches: 2, metrics: { avg_metrics: { validation_loss: 0.3 } } },
+          bestValidation: {
+            totalBatches: 2,
+            metrics: { avgMetrics: { validation_loss: 0.3 }, batchMetrics: [] },
+          },
           bestCheckpoint: { uuid: '00000000-0000-4000-8000-00000000aa02' },
         });
         // Migrating again is a no-op.
