@@ -5,12 +5,17 @@ import type { Db } from '../src/db/connect.js';
 /**
  * Seeds a large database in a few set-based statements (no HTTP, no per-row round trips):
  * `experiments` experiments owned by `determined`, one trial each with a searcher value, and
- * `checkpoints` COMPLETED checkpoints in the first trial, with their counters. Returns the id of
- * the big trial and its experiment.
+ * `checkpoints` COMPLETED checkpoints in the first trial, with their counters, and
+ * `trainingReports` training reports (`loss`, `lr`) in that trial. Returns the id of the big
+ * trial and its experiment.
  */
 export async function seedScale(
   db: Db,
-  { experiments, checkpoints }: { experiments: number; checkpoints: number },
+  {
+    experiments,
+    checkpoints,
+    trainingReports = 0,
+  }: { experiments: number; checkpoints: number; trainingReports?: number },
 ): Promise<{ experimentId: number; trialId: number }> {
   const k = db.kysely;
   const t0 = Date.parse('2025-01-01T00:00:00Z');
@@ -66,6 +71,12 @@ export async function seedScale(
   await sql`insert into checkpoint_counts (trial_id, state, n, bytes)
     select ${big.id}, 'STATE_COMPLETED', count(*), sum(size) from checkpoints
     where trial_id = ${big.id}`.execute(k);
+  // Training reports at steps 1..trainingReports of the big trial, for its curves.
+  await sql`insert into metrics (trial_id, trial_run_id, metric_group, total_batches, end_time,
+      avg_metrics, batch_metrics, archived)
+    select ${big.id}, 1, 'training', i, ${sql.lit(t0)} + i,
+      '{"loss": ' || (1.0 / i) || ', "lr": 0.1}', null, 0
+    from (${series(Math.max(trainingReports, 1))}) s where i <= ${trainingReports}`.execute(k);
   if (db.dialect === 'postgres') {
     await sql`analyze`.execute(k);
   }

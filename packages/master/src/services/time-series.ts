@@ -60,7 +60,8 @@ function holds(dialect: DialectName, name: string): RawBuilder<boolean> {
  * (0-based, by step) where `floor(r·(m-1)/(n-1))` steps up are kept, i.e. rank 0 and the first
  * rank past each multiple of (n-1)/(m-1): exactly m points, evenly spread over the ranks, the
  * first and the last report always among them. With m = 1, the last report alone. The
- * database numbers the ranks (a window over the step index) and returns only the chosen rows.
+ * database numbers and counts the ranks (a window over the step index) and returns only the
+ * chosen rows.
  */
 export async function sampleSeries(
   db: Kysely<Database>,
@@ -88,38 +89,24 @@ export async function sampleSeries(
     ],
     sql` and `,
   );
-  const counted = await sql<{
-    n: number;
-  }>`select count(*) as n from metrics m where ${where}`.execute(db);
-  const n = Number(counted.rows[0]?.n ?? 0);
-  if (n === 0) {
+  // One pass: the database numbers the ranks and counts the reports in the same window, so the
+  // metric filter (a JSON lookup per report) runs once.
+  const m = sql.lit(q.maxDatapoints - 1);
+  const picked =
+    q.maxDatapoints === 1
+      ? sql`k.r = k.n - 1`
+      : // Integer division on both databases: the bucket of rank r is floor(r·(m-1)/(n-1)).
+        sql`(k.r = 0 or (k.r * ${m}) / nullif(k.n - 1, 0) <> ((k.r - 1) * ${m}) / nullif(k.n - 1, 0))`;
+  const { rows } = await sql<{ total_batches: number; end_time: number; avg_metrics: string }>`
+    select m.total_batches, m.end_time, m.avg_metrics
+    from (select m.id, row_number() over (order by m.total_batches) - 1 as r,
+                 count(*) over () as n
+          from metrics m where ${where}) k
+    join metrics m on m.id = k.id
+    where k.n <= ${sql.lit(q.maxDatapoints)} or ${picked}
+    order by m.total_batches`.execute(db);
+  if (rows.length === 0) {
     return undefined;
-  }
-  type Row = { total_batches: number; end_time: number; avg_metrics: string };
-  let rows: Row[];
-  if (n <= q.maxDatapoints) {
-    rows = (
-      await sql<Row>`select m.total_batches, m.end_time, m.avg_metrics from metrics m
-        where ${where} order by m.total_batches limit ${n}`.execute(db)
-    ).rows;
-  } else {
-    const m = sql.lit(q.maxDatapoints - 1);
-    const span = sql.lit(n - 1);
-    // Integer division on both databases: the bucket of rank r is floor(r·(m-1)/(n-1)).
-    const picked =
-      q.maxDatapoints === 1
-        ? sql`k.r = ${span}`
-        : sql`(k.r = 0 or (k.r * ${m}) / ${span} <> ((k.r - 1) * ${m}) / ${span})`;
-    // Reports that arrive between the count and this query rank past n - 1 and are left out,
-    // so the bound holds.
-    rows = (
-      await sql<Row>`select m.total_batches, m.end_time, m.avg_metrics
-        from (select m.id, row_number() over (order by m.total_batches) - 1 as r
-              from metrics m where ${where}) k
-        join metrics m on m.id = k.id
-        where k.r < ${sql.lit(n)} and ${picked}
-        order by m.total_batches`.execute(db)
-    ).rows;
   }
   return {
     data: rows.map((row) => toDataPoint(row, q.metricNames)),
