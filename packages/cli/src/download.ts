@@ -4,6 +4,7 @@ import type { Checkpoint, DownloadEvent, DownloadMode } from '@determined-ts/sdk
 import { Presets, SingleBar } from 'cli-progress';
 
 import type { CliIo } from './io.js';
+import { printJson } from './output.js';
 import { formatBytes } from './views.js';
 
 export const DOWNLOAD_MODES = ['auto', 'direct', 'master'] as const satisfies DownloadMode[];
@@ -117,5 +118,14 @@ class ProgressView {
 
   #rate(bytes: number): string {
     return `${formatBytes(Math.round(bytes / this.#seconds()))}/s`;
+  }
+}
+
+/** What `det … download` prints: the result as JSON, or the directory's path alone. */
+export function printDownload(io: CliIo, result: DownloadResult, json: boolean): void {
+  if (json) {
+    printJson(io, result);
+  } else {
+    io.stdout.write(`${result.path}\n`);
   }
 }

@@ -6,10 +6,9 @@ import type { Command } from 'commander';
 
 import type { CommandContext } from '../context.js';
 import { connect } from '../context.js';
-import { DOWNLOAD_MODES, downloadWithProgress } from '../download.js';
+import { DOWNLOAD_MODES, downloadWithProgress, printDownload } from '../download.js';
 import { printLoaded, summarizeLoaded } from '../loaded.js';
 import { UsageError } from '../errors.js';
-import { printJson } from '../output.js';
 import { printCheckpoint } from '../views.js';
 
 interface DownloadCommandOptions {
@@ -43,11 +42,7 @@ export function registerCheckpoint(program: Command, ctx: CommandContext): void 
         mode: options.mode,
         quiet: options.quiet,
       });
-      if (options.json === true) {
-        printJson(ctx.io, result);
-      } else {
-        ctx.io.stdout.write(`${result.path}\n`);
-      }
+      printDownload(ctx.io, result, options.json === true);
     });
 
   withDownloadOptions(checkpoint.command('load <uuid>'))

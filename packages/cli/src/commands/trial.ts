@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { booleanArg, positiveInt } from '../args.js';
 import type { CommandContext } from '../context.js';
 import { connect } from '../context.js';
-import { DOWNLOAD_MODES, downloadWithProgress } from '../download.js';
+import { DOWNLOAD_MODES, downloadWithProgress, printDownload } from '../download.js';
 import { UsageError } from '../errors.js';
 import { printJson } from '../output.js';
 import { printCheckpoints, printTrials } from '../views.js';
@@ -103,11 +103,7 @@ export function registerTrial(program: Command, ctx: CommandContext): void {
         mode: options.mode,
         quiet: options.quiet,
       });
-      if (options.json === true) {
-        printJson(ctx.io, result);
-      } else {
-        ctx.io.stdout.write(`${result.path}\n`);
-      }
+      printDownload(ctx.io, result, options.json === true);
     });
 }
 
