@@ -104,12 +104,13 @@ export function runPython(
   script: string,
   args: string[],
   env: Record<string, string>,
+  { timeoutMs = 120_000 }: { timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(PYTHON, [script, ...args], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
+      timeout: timeoutMs,
     });
     let stdout = '';
     let stderr = '';

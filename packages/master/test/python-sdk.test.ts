@@ -1,7 +1,6 @@
 // The real Determined Python SDK (v0.38.1) against the real master over loopback: the script
 // trains an unmanaged trial with core_v2, then lists, selects and downloads its checkpoints with
 // `determined.experimental.client`, and checks every answer itself (scripts/python-sdk-e2e.py).
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { PYTHON, findPythonSdk, harnessDir } from '../../../test/python-harness.js';
+import { findPythonSdk, harnessDir, runPython } from '../../../test/python-harness.js';
 import { loadConfig } from '../src/config.js';
 import type { DialectName } from '../src/db/dialect.js';
 import { silentLogger } from '../src/logger.js';
@@ -50,35 +49,20 @@ async function masterDb(
   };
 }
 
-interface ScriptRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the e2e script with a clean environment: no DET_USER/DET_PASS or token cache leaks in. */
-function runScript(harness: string, masterUrl: string, dir: string): Promise<ScriptRun> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(PYTHON, [SCRIPT, '--master', masterUrl, '--work-dir', join(dir, 'work')], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: join(dir, 'home'),
-        LANG: 'C.UTF-8',
-        PYTHONPATH: harness,
-        PYTHONDONTWRITEBYTECODE: '1',
-        DET_MASTER: masterUrl,
-        DET_DEBUG_CONFIG_PATH: join(dir, 'det-config'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 170_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
+function runScript(harness: string, masterUrl: string, dir: string): ReturnType<typeof runPython> {
+  return runPython(
+    SCRIPT,
+    ['--master', masterUrl, '--work-dir', join(dir, 'work')],
+    {
+      HOME: join(dir, 'home'),
+      PYTHONPATH: harness,
+      PYTHONDONTWRITEBYTECODE: '1',
+      DET_MASTER: masterUrl,
+      DET_DEBUG_CONFIG_PATH: join(dir, 'det-config'),
+    },
+    { timeoutMs: 170_000 },
+  );
 }
 
 interface Summary {
