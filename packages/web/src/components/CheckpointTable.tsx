@@ -3,7 +3,7 @@ import { useMemo } from 'react';
 import { Link } from 'react-router';
 
 import { listCheckpointsPage } from '@determined-ts/sdk/client';
-import type { CheckpointSortAttr, ExperimentData, TrialData } from '@determined-ts/sdk/client';
+import type { CheckpointSortAttr } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
 import { useTableQuery } from '../hooks/useTableQuery';
@@ -14,6 +14,7 @@ import { Pager } from './Pager';
 import { QueryError } from './QueryError';
 import { sortHeaders } from './SortHeader';
 import { StateBadge } from './StateBadge';
+import type { TrialSectionProps } from './trial-section';
 
 type CheckpointColumn = Exclude<CheckpointSortAttr, 'trialId'>;
 
@@ -37,13 +38,7 @@ export function CheckpointTable({
   bestUuid,
   latestUuid,
   refetchInterval,
-}: {
-  trial: TrialData;
-  experiment: ExperimentData | undefined;
-  bestUuid: string | undefined;
-  latestUuid: string | undefined;
-  refetchInterval: number | false;
-}) {
+}: TrialSectionProps) {
   const client = useClient();
   const smallerIsBetter = experiment?.smallerIsBetter ?? true;
   const spec = useMemo(() => checkpointTableSpec(smallerIsBetter), [smallerIsBetter]);

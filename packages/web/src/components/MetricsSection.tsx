@@ -3,7 +3,7 @@ import { useId, useMemo } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
 
 import { getCheckpointMarkers, getTrialMetricSeries } from '@determined-ts/sdk/client';
-import type { CheckpointMarker, ExperimentData, TrialData } from '@determined-ts/sdk/client';
+import type { CheckpointMarker } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
 import { hasPositiveValue, seriesPoints } from '../lib/chart-data';
@@ -12,6 +12,7 @@ import { metricOptions, pickMetric } from '../lib/metrics';
 import { checkpointPath } from '../lib/paths';
 import { MetricChart } from './MetricChart';
 import { QueryError } from './QueryError';
+import type { TrialSectionProps } from './trial-section';
 
 /** Points per series and markers per chart: enough to see the shape, never the whole history. */
 const MAX_POINTS = 1000;
@@ -27,13 +28,7 @@ export function MetricsSection({
   bestUuid,
   latestUuid,
   refetchInterval,
-}: {
-  trial: TrialData;
-  experiment: ExperimentData | undefined;
-  bestUuid: string | undefined;
-  latestUuid: string | undefined;
-  refetchInterval: number | false;
-}) {
+}: TrialSectionProps) {
   const client = useClient();
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();

@@ -22,6 +22,7 @@ import {
   formatHparams,
 } from '../lib/format';
 import { experimentPath, experimentsPath, parseId } from '../lib/paths';
+import type { TrialSectionProps } from '../components/trial-section';
 
 /** How often a trial that is still running is looked at again. */
 const LIVE_REFRESH_MS = 15_000;
@@ -75,6 +76,13 @@ function Trial({ id }: { id: number }) {
   }
   const t = trial.data;
   const e = experiment.data;
+  const section: TrialSectionProps = {
+    trial: t,
+    experiment: e,
+    bestUuid,
+    latestUuid,
+    refetchInterval,
+  };
   const experimentName = e === undefined || e.name === '' ? `Experiment ${t.experimentId}` : e.name;
   return (
     <main className="page">
@@ -102,20 +110,8 @@ function Trial({ id }: { id: number }) {
         <p className="loading">Loading…</p>
       ) : (
         <>
-          <MetricsSection
-            trial={t}
-            experiment={e}
-            bestUuid={bestUuid}
-            latestUuid={latestUuid}
-            refetchInterval={refetchInterval}
-          />
-          <CheckpointTable
-            trial={t}
-            experiment={e}
-            bestUuid={bestUuid}
-            latestUuid={latestUuid}
-            refetchInterval={refetchInterval}
-          />
+          <MetricsSection {...section} />
+          <CheckpointTable {...section} />
         </>
       )}
       <TrialLogs trialId={t.id} refetchInterval={refetchInterval} />
