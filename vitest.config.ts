@@ -3,8 +3,9 @@ import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Workspace packages export a `source` condition pointing at their TypeScript, so tests run
-// against the sources with no build step.
-const conditions = ['source', ...defaultServerConditions];
+// against the sources with no build step. Otherwise Node's own conditions: Vite's `module` would
+// pick bundler builds that Node cannot load (@aws-sdk's dist-es has extensionless imports).
+const conditions = ['source', ...defaultServerConditions.filter((c) => c !== 'module')];
 
 export default defineConfig({
   resolve: { conditions },

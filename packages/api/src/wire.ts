@@ -39,7 +39,7 @@ export interface CheckpointTrainingMetadata {
   searcherMetric?: WireDouble;
 }
 
-/** `checkpointv1.Checkpoint`, plus our `digests` extension. */
+/** `checkpointv1.Checkpoint`, plus our `digests` and `crc32c` extensions. */
 export interface CheckpointDto {
   uuid: string;
   taskId: string;
@@ -56,6 +56,12 @@ export interface CheckpointDto {
    * files whose digest the reporter computed. Determined's own master ignores this field.
    */
   digests?: Record<string, string>;
+  /**
+   * Determined-TS extension: relative path → CRC32C (Castagnoli) of the file's bytes, as 8
+   * lowercase hex digits, for the files whose checksum the reporter computed. Combinable, so
+   * ranged downloads verify it while they stream.
+   */
+  crc32c?: Record<string, string>;
 }
 
 /** `userv1.User`. */

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { parseStorageShortcut } from '@determined-ts/storage';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -22,6 +23,12 @@ export interface MasterConfig {
   maxBodyBytes: number;
   /** Default `checkpoint_storage` for experiments that name none (snake_case, as in Determined). */
   checkpointStorage: Record<string, unknown>;
+  /**
+   * What the storage package reads from the environment to reach object stores: the AWS region
+   * (`AWS_REGION`, `AWS_DEFAULT_REGION`). AWS credentials are left to the AWS SDK's own chain.
+   * @default {}
+   */
+  storageEnv?: Readonly<Record<string, string>>;
   /** Directory of the built web UI; `undefined` when none was given or found. */
   webRoot?: string;
 }
@@ -83,6 +90,10 @@ export const USAGE = `usage: det-master [options]
   --config FILE             master.yaml with the same settings in snake_case (env DET_MASTER_CONFIG)
   --web-root DIR            built web UI to serve at / (default: the dist/ of @determined-ts/web;
                             env DET_WEB_ROOT)
+  --checkpoint-storage S    default checkpoint storage: s3://bucket/prefix, gs://bucket/prefix, a
+                            path, or a YAML mapping such as '{type: s3, bucket: b, endpoint_url:
+                            http://127.0.0.1:9000}' (default: <data-dir>/checkpoints;
+                            env DET_CHECKPOINT_STORAGE)
   --allow-empty-passwords   listen on a non-loopback address even while a user has no password
   -h, --help                show this help`;
 
@@ -103,6 +114,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
         db: { type: 'string' },
         config: { type: 'string' },
         'web-root': { type: 'string' },
+        'checkpoint-storage': { type: 'string' },
         'allow-empty-passwords': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -158,6 +170,15 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
     webRootSetting === undefined || webRootSetting === ''
       ? defaultWebRoot()
       : resolve(webRootSetting);
+  const storageSetting = flags['checkpoint-storage'] ?? env.DET_CHECKPOINT_STORAGE;
+  let checkpointStorage = file.checkpoint_storage;
+  if (storageSetting !== undefined) {
+    try {
+      checkpointStorage = parseStorageSetting(storageSetting);
+    } catch (err: unknown) {
+      problems.push(`checkpoint storage: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -173,10 +194,41 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
       false,
     clusterName: file.cluster_name ?? '',
     maxBodyBytes: file.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
-    checkpointStorage: file.checkpoint_storage ?? {
+    checkpointStorage: checkpointStorage ?? {
       type: 'directory',
       container_path: join(dataDir, 'checkpoints'),
     },
+    storageEnv: storageEnvOf(env),
     ...(webRoot === undefined ? {} : { webRoot }),
   });
+}
+
+/**
+ * `--checkpoint-storage`: a YAML (or JSON) mapping when it starts with `{`, else a shortcut as
+ * Determined's Core API takes them (`s3://bucket/prefix`, `gs://…`, a path). The block itself
+ * is checked with the rest of the storage config when the master starts.
+ */
+function parseStorageSetting(value: string): Record<string, unknown> {
+  if (value.trimStart().startsWith('{')) {
+    const parsed: unknown = parseYaml(value);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new Error(`expected a mapping, got ${JSON.stringify(value)}`);
+    }
+    return parsed as Record<string, unknown>;
+  }
+  return parseStorageShortcut(value);
+}
+
+/** The environment variables handed to the storage package (see `MasterConfig.storageEnv`). */
+const STORAGE_ENV_NAMES = ['AWS_REGION', 'AWS_DEFAULT_REGION'] as const;
+
+function storageEnvOf(env: NodeJS.ProcessEnv): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of STORAGE_ENV_NAMES) {
+    const value = env[name];
+    if (value !== undefined && value !== '') {
+      out[name] = value;
+    }
+  }
+  return Object.freeze(out);
 }

@@ -14,6 +14,11 @@ export interface AppSettings {
   /** `checkpoint_storage` for experiments whose config names none. */
   defaultCheckpointStorage: JsonObject;
   /**
+   * The environment the storage package reads to reach object stores (the AWS region), from the
+   * master's config. @default {}
+   */
+  storageEnv?: Readonly<Record<string, string>>;
+  /**
    * Directory of the built web UI (`index.html`, `assets/`), served at `/`. Unset, or without
    * an `index.html`, UI pages answer 503 saying how to build it.
    */

@@ -8,4 +8,5 @@ export { ConfigError, HttpError } from './errors.js';
 export { createConsoleLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { MASTER_VERSION, isLoopback, settingsFrom, startMaster } from './server.js';
+export { storageLabel } from './storage-label.js';
 export type { RunningMaster } from './server.js';

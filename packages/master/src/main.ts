@@ -3,6 +3,11 @@ import { USAGE, loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createConsoleLogger } from './logger.js';
 import { startMaster } from './server.js';
+import { storageLabel } from './storage-label.js';
+
+// The AWS SDK warns, at its first S3 client, that its releases from 2027 on will need Node 22.
+// The version we pin runs on Node 20, so the warning would only puzzle an operator.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Runs `det-master`: the only module with side effects at import. */
 async function main(): Promise<number> {
@@ -39,7 +44,8 @@ async function main(): Promise<number> {
     ? config.db.replace(/\/\/[^@/]*@/, '//***@')
     : `sqlite ${config.db}`;
   process.stdout.write(
-    `det-master listening on ${master.url}\n  database: ${dbLabel}\n  data dir: ${config.dataDir}\n`,
+    `det-master listening on ${master.url}\n  database: ${dbLabel}\n  data dir: ${config.dataDir}\n` +
+      `  checkpoint storage: ${storageLabel(config.checkpointStorage)}\n`,
   );
   const stop = (): void => {
     void master.close().then(() => process.exit(0));

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
@@ -9,6 +10,7 @@ import type { MasterConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { silentLogger } from './logger.js';
 import { isLoopback, startMaster } from './server.js';
+import { storageLabel } from './storage-label.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -21,6 +23,25 @@ async function dir(): Promise<string> {
   const d = await tempDir();
   cleanups.push(d.cleanup);
   return d.path;
+}
+
+const MAIN = resolve(import.meta.dirname, 'main.ts');
+// The repository root, where `--import tsx` resolves.
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+/** Runs det-master from the sources, with nothing of this process's environment but PATH. */
+function runMaster(
+  argv: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', MAIN, ...argv], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((done) => child.on('close', (code) => done({ code, stdout, stderr })));
 }
 
 function configOf(result: MasterConfig | 'help'): MasterConfig {
@@ -102,6 +123,69 @@ describe('loadConfig', () => {
     expect(() => loadConfig(['--web-root', ''], {})).toThrow(/web root: must not be empty/);
   });
 
+  it('hands the AWS region, and only that, from the environment to the storage package', async () => {
+    const d = await dir();
+    const env = { AWS_REGION: 'eu-west-1', AWS_SECRET_ACCESS_KEY: 'not for the master' };
+    expect(configOf(loadConfig(['--data-dir', d], env)).storageEnv).toEqual({
+      AWS_REGION: 'eu-west-1',
+    });
+    expect(
+      configOf(loadConfig(['--data-dir', d], { AWS_DEFAULT_REGION: 'ap-south-1' })).storageEnv,
+    ).toEqual({ AWS_DEFAULT_REGION: 'ap-south-1' });
+  });
+
+  it('takes the default checkpoint storage from --checkpoint-storage and DET_CHECKPOINT_STORAGE', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(file, 'checkpoint_storage: {type: directory, container_path: /from/file}\n');
+    const storage = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+      configOf(loadConfig(['--data-dir', d, '--config', file, ...argv], env)).checkpointStorage;
+    expect(storage([])).toEqual({ type: 'directory', container_path: '/from/file' });
+    // A shortcut, as Determined's Core API takes them.
+    expect(storage(['--checkpoint-storage', 's3://ckpts/team/a'])).toEqual({
+      type: 's3',
+      bucket: 'ckpts',
+      prefix: 'team/a',
+    });
+    expect(storage([], { DET_CHECKPOINT_STORAGE: '/env/ckpts' })).toEqual({
+      type: 'directory',
+      container_path: '/env/ckpts',
+    });
+    // A YAML mapping, for what a shortcut cannot say; the flag wins over the env.
+    expect(
+      storage(
+        ['--checkpoint-storage', '{type: s3, bucket: b, endpoint_url: "http://127.0.0.1:9000"}'],
+        {
+          DET_CHECKPOINT_STORAGE: '/env/ckpts',
+        },
+      ),
+    ).toEqual({ type: 's3', bucket: 'b', endpoint_url: 'http://127.0.0.1:9000' });
+    expect(() => loadConfig(['--checkpoint-storage', 'ftp://x'], {})).toThrow(
+      /checkpoint storage: malformed checkpoint_storage "ftp:\/\/x"/,
+    );
+    expect(() => loadConfig(['--checkpoint-storage', '{ [1, 2'], {})).toThrow(
+      /checkpoint storage:/,
+    );
+  });
+
+  it('names the default checkpoint storage as it starts, never its credentials', () => {
+    expect(
+      storageLabel({
+        type: 's3',
+        bucket: 'b',
+        prefix: '/runs/',
+        endpoint_url: 'http://127.0.0.1:9000',
+        access_key: 'AK',
+        secret_key: 'SECRET',
+      }),
+    ).toBe('s3://b/runs at http://127.0.0.1:9000');
+    expect(storageLabel({ type: 's3', bucket: 'b' })).toBe('s3://b');
+    expect(storageLabel({ type: 'directory', container_path: '/data/ckpts' })).toBe('/data/ckpts');
+    expect(storageLabel({ type: 'shared_fs', host_path: '/mnt', storage_path: 'c' })).toBe(
+      '/mnt/c',
+    );
+  });
+
   it('rejects unknown flags', () => {
     expect(() => loadConfig(['--nope'], {})).toThrow(/Unknown option '--nope'/);
   });
@@ -157,6 +241,43 @@ describe('startMaster', () => {
     await expect(startMaster(config, silentLogger)).rejects.toThrow(
       /refusing to listen on 0\.0\.0\.0: active users without a password: admin, determined/,
     );
+  });
+
+  it('rejects a master.yaml checkpoint_storage naming the key at fault', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    for (const [storage, problem] of [
+      ['{type: s3}', 'checkpoint_storage.bucket is required for s3 storage'],
+      ['{type: s3, bucket: b, prefix: ../up}', "checkpoint_storage.prefix must not contain '..'"],
+      [
+        '{type: s3, bucket: b, endpoint_url: "minio:9000"}',
+        'checkpoint_storage.endpoint_url must be an http(s) URL',
+      ],
+      [
+        '{type: s3, bucket: b, region: us-east-2}',
+        'checkpoint_storage.region is not a key of s3 storage',
+      ],
+    ] as const) {
+      await writeFile(file, `checkpoint_storage: ${storage}\n`);
+      const config = configOf(loadConfig(['--port', '0', '--data-dir', d, '--config', file], {}));
+      const error: unknown = await startMaster(config, silentLogger).then(
+        (m) => m.close().then(() => undefined),
+        (err: unknown) => err,
+      );
+      expect(error, storage).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems, storage).toEqual([
+        expect.stringContaining(problem) as string,
+      ]);
+    }
+  });
+
+  it('exits 2 with one line naming the key for a bad checkpoint_storage in master.yaml', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(file, 'checkpoint_storage: {type: s3, prefix: ckpts}\n');
+    const run = await runMaster(['--port', '0', '--data-dir', d, '--config', file]);
+    expect([run.code, run.stdout]).toEqual([2, '']);
+    expect(run.stderr).toBe('det-master: checkpoint_storage.bucket is required for s3 storage\n');
   });
 
   it('rejects a default checkpoint storage without its required keys', async () => {

@@ -38,6 +38,7 @@ export function settingsFrom(config: MasterConfig): AppSettings {
     maxBodyBytes: config.maxBodyBytes,
     sessionTtlMs: SESSION_TTL_MS,
     defaultCheckpointStorage: storage,
+    storageEnv: config.storageEnv ?? {},
     ...(config.webRoot === undefined ? {} : { webRoot: config.webRoot }),
   };
 }

@@ -20,7 +20,7 @@ export interface CheckpointLoadOptions extends LoadFromPathOptions {
 /**
  * A checkpoint: the seed API's fields (`uuid`, `storageConfig`, `batchNumber`, `startTime`,
  * `endTime`, `resources`, `validation`) and the modern ones (`state`, `metadata`, `training`,
- * `reportTime`, `digests`). Plain data plus the session it came from, which downloads use.
+ * `reportTime`, `digests`, `crc32c`). Plain data plus the session it came from, which downloads use.
  */
 export class Checkpoint implements CheckpointData {
   readonly uuid: string;
@@ -33,6 +33,7 @@ export class Checkpoint implements CheckpointData {
   readonly training: CheckpointTraining | null;
   readonly storageId: number | undefined;
   readonly digests: Record<string, string>;
+  readonly crc32c: Record<string, string>;
   readonly storageConfig: JsonObject;
   readonly batchNumber: number | undefined;
   readonly startTime: Date;
@@ -52,6 +53,7 @@ export class Checkpoint implements CheckpointData {
     this.training = data.training;
     this.storageId = data.storageId;
     this.digests = data.digests;
+    this.crc32c = data.crc32c;
     this.storageConfig = data.storageConfig;
     this.batchNumber = data.batchNumber;
     this.startTime = data.startTime;
@@ -63,7 +65,7 @@ export class Checkpoint implements CheckpointData {
   /**
    * Downloads the checkpoint's files into `path` (default `checkpoints/<uuid>`) and resolves to
    * the absolute target directory; `download({ mode })` works too. The target appears complete
-   * or not at all, an existing complete copy is reused, and sizes and sha256 digests are
+   * or not at all, an existing complete copy is reused, and sizes and checksums are
    * checked. See `downloadCheckpoint` for every guarantee and error.
    *
    * @example

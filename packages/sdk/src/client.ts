@@ -1,43 +1,15 @@
 import { errorCodeFromReason } from '@determined-ts/api';
 import type { ErrorCode } from '@determined-ts/api';
+import { abortReason, backoffMs } from '@determined-ts/storage/common';
+import type { BodyOpener, RetryPolicy, StreamedResponse } from '@determined-ts/storage/common';
 
 import { ApiError, NetworkError } from './errors.js';
 
+export { abortReason, backoffMs };
+export type { BodyOpener, RetryPolicy, StreamedResponse };
+
 /** The `fetch` the client calls; inject one to talk to an in-process master or to add TLS options. */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
-
-/** The head of a GET and its body as chunks, read with no web streams in between. */
-export interface StreamedResponse {
-  readonly status: number;
-  readonly statusText: string;
-  readonly headers: Headers;
-  /**
-   * The body, to iterate once. A chunk may be a view of a buffer the next read reuses: use it
-   * (or copy it) before asking for the next. Throws when the connection drops before the end.
-   */
-  readonly body: AsyncIterable<Uint8Array>;
-  /** Stops the body and frees the connection; a read in progress ends. Safe to call twice. */
-  cancel(): void;
-}
-
-/**
- * Sends a GET for a large streamed body (a checkpoint archive) and resolves with its head;
- * aborting `signal` stops the body too.
- */
-export type BodyOpener = (
-  url: string,
-  init: { headers: Record<string, string>; signal: AbortSignal },
-) => Promise<StreamedResponse>;
-
-/** How transient failures (502/503/504 and dropped connections) are retried. */
-export interface RetryPolicy {
-  /** Total attempts, the first included. @default 5 */
-  attempts: number;
-  /** First backoff; each later one doubles, with full jitter. @default 500 */
-  baseDelayMs: number;
-  /** Longest single backoff. @default 10000 */
-  maxDelayMs: number;
-}
 
 export interface ClientOptions {
   /** Canonical master URL, e.g. `http://localhost:8080`. */
@@ -74,7 +46,7 @@ export interface Client {
   /**
    * How large bodies are read. `undefined` means the default transport, global `fetch`, whose
    * large bodies the SDK reads on a socket of its own instead (several CPU-s per GiB cheaper;
-   * see download/http-body.ts). An injected `fetch` (an in-process app) is used for bodies too.
+   * see the storage package's http/raw-body.ts). An injected `fetch` (an in-process app) is used for bodies too.
    */
   readonly openBody: BodyOpener | undefined;
   readonly retry: RetryPolicy;
@@ -110,14 +82,6 @@ export function buildUrl(
   return `${baseUrl}${path}${qs === '' ? '' : `?${qs}`}`;
 }
 
-/** The error an aborted signal carries, as an Error. */
-export function abortReason(signal: AbortSignal | undefined): Error {
-  const reason: unknown = signal?.reason;
-  return reason instanceof Error
-    ? reason
-    : new DOMException('The operation was aborted', 'AbortError');
-}
-
 // A call, not a property read, so TypeScript does not narrow `aborted` across awaits.
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
@@ -142,12 +106,6 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/** Backoff before attempt `n` (1-based retry count): full jitter over an exponential cap. */
-export function backoffMs(policy: RetryPolicy, n: number): number {
-  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1));
-  return Math.random() * cap;
 }
 
 /** Turns a non-2xx response into an {@link ApiError}, reading the message Determined puts in its bodies. */

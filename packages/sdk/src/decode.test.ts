@@ -108,6 +108,7 @@ describe('decodeCheckpoint', () => {
       },
       storageId: 1,
       digests: {},
+      crc32c: {},
       storageConfig: CONFIG.checkpoint_storage,
       batchNumber: 500,
       startTime: new Date('2024-07-01T12:00:00.123Z'),
@@ -230,6 +231,13 @@ describe('decodeCheckpoint', () => {
       asDto({ ...wireCheckpoint(), digests: { 'metadata.json': digest } }),
     );
     expect(c.digests).toEqual({ 'metadata.json': digest });
+  });
+
+  it('keeps our master’s crc32c extension, and only its string values', () => {
+    const c = decodeCheckpoint(
+      asDto({ ...wireCheckpoint(), crc32c: { 'metadata.json': '0a1b2c3d', 'bad.bin': 7 } }),
+    );
+    expect(c.crc32c).toEqual({ 'metadata.json': '0a1b2c3d' });
   });
 
   const MALFORMED: [string, (wire: Record<string, unknown>) => unknown, RegExp][] = [

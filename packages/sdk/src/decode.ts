@@ -113,12 +113,15 @@ export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
   const reportTime = date(dto.reportTime, 'reportTime');
   const steps = decodeInt64(metadata.steps_completed);
   const storage = experimentConfig.checkpoint_storage;
-  const digests: Record<string, string> = {};
-  for (const [path, digest] of Object.entries(isObject(dto.digests) ? dto.digests : {})) {
-    if (typeof digest === 'string') {
-      digests[path] = digest;
+  const strings = (value: unknown): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const [path, v] of Object.entries(isObject(value) ? value : {})) {
+      if (typeof v === 'string') {
+        out[path] = v;
+      }
     }
-  }
+    return out;
+  };
   return {
     uuid: dto.uuid,
     state: stripState<CheckpointState>(dto.state, 'checkpoint.state'),
@@ -129,7 +132,8 @@ export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
     metadata,
     training,
     storageId: decodeInt64(dto.storageId),
-    digests,
+    digests: strings(dto.digests),
+    crc32c: strings(dto.crc32c),
     storageConfig: isObject(storage) ? storage : {},
     batchNumber: steps,
     startTime: reportTime,

@@ -1,3 +1,5 @@
+export { IntegrityError, StorageError } from '@determined-ts/storage/common';
+
 import type { ErrorCode } from '@determined-ts/api';
 
 /** A non-2xx answer from the master. Built only by `createApiError`. */
@@ -97,24 +99,5 @@ export class CheckpointStateError extends Error {
     this.name = 'CheckpointStateError';
     this.uuid = uuid;
     this.state = state;
-  }
-}
-
-/** Reading or writing checkpoint storage failed. */
-export class StorageError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'StorageError';
-  }
-}
-
-/** Downloaded bytes do not match what the master recorded (size or sha256), or an archive is bad. */
-export class IntegrityError extends Error {
-  readonly path: string;
-
-  constructor(path: string, message: string) {
-    super(message);
-    this.name = 'IntegrityError';
-    this.path = path;
   }
 }

@@ -10,16 +10,22 @@ export type {
   DownloadProgressEvent,
   DownloadStartEvent,
 } from './download/events.js';
-export { StorageUnreachableError } from './storage/backend.js';
+export {
+  LocalStore,
+  ObjectChangedError,
+  StorageConfigError,
+  StorageUnreachableError,
+  TransientStorageError,
+  openCheckpointStore,
+} from '@determined-ts/storage';
 export type {
-  ReadOptions,
-  StorageBackend,
-  StorageEntry,
-  StorageResolver,
+  CheckpointStore,
+  ObjectRead,
+  ObjectReadOptions,
+  StoreResolver,
+  StoredObject,
   UnreachableReason,
-} from './storage/backend.js';
-export { LocalStorage } from './storage/local.js';
-export { resolveDirectStorage } from './storage/resolve.js';
+} from '@determined-ts/storage';
 export { TrialReference } from './trial-reference.js';
 export type { TrialReferenceOptions } from './trial-reference.js';
 export { openSession } from './auth/session.js';

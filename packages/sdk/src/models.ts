@@ -58,6 +58,11 @@ export interface CheckpointData {
   storageId: number | undefined;
   /** Relative path → sha256 hex, where the reporter recorded one (a Determined-TS extension). */
   digests: Record<string, string>;
+  /**
+   * Relative path → CRC32C (8 lowercase hex digits), where the reporter recorded one (a
+   * Determined-TS extension; our Core API records one for every file).
+   */
+  crc32c: Record<string, string>;
   // The seed (v0.12) fields, derived from the ones above.
   /** `checkpoint_storage` of the experiment: where the files live. */
   storageConfig: JsonObject;

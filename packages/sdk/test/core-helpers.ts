@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadConfig, silentLogger, startMaster } from '@determined-ts/master';
+import { crc32c, crc32cHex } from '@determined-ts/storage';
 
 import type { FetchLike } from '../src/client.js';
 import { memoryDb, testMasterApp } from './master-app.js';
@@ -132,4 +133,9 @@ export async function readTree(root: string): Promise<Record<string, Buffer | nu
 
 export function sha256(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** The CRC32C of `data` as checkpoints record it: 8 lowercase hex digits. */
+export function crc32cOf(data: string | Uint8Array): string {
+  return crc32cHex(crc32c(typeof data === 'string' ? Buffer.from(data) : data));
 }

@@ -1,26 +1,28 @@
 // Helpers for the download tests (src/download/*.test.ts): the real master in-process with a
 // transport tests can wrap (to fail, truncate or corrupt archives), checkpoints seeded through
-// its API with their files written to `directory` storage, and tar archives built by hand.
+// its API with their files written to `directory` storage (with their sha256 and CRC32C), and
+// tar archives built by hand.
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadConfig, silentLogger, startMaster } from '@determined-ts/master';
-import { pack } from 'tar-stream';
 
 import { getCheckpoint } from '../src/api/checkpoints.js';
 import { Checkpoint } from '../src/checkpoint.js';
 import { createClient } from '../src/client.js';
 import type { Client, FetchLike } from '../src/client.js';
+import { crc32cOf } from './core-helpers.js';
 import { memoryDb, testMasterApp } from './master-app.js';
 import { makeTree as writeTree } from './tree.js';
 import type { Tree } from './tree.js';
 
-export { writeTree };
+export { crc32cOf, writeTree };
+export { buildTar } from '../../storage/test/tar.js';
+export type { TarEntry } from '../../storage/test/tar.js';
+export { liveWorkers } from '../../storage/test/workers.js';
 export type { Tree };
-
-/** File contents by checkpoint-relative path; `null` makes a directory (`sub/`). */
 
 /** Puts a fetch between the SDK and the app: gets the request and the app's own fetch. */
 export type Transport = (
@@ -28,6 +30,15 @@ export type Transport = (
   init: RequestInit | undefined,
   next: FetchLike,
 ) => Promise<Response>;
+
+export interface SeedOptions {
+  /** Report each file's sha256. @default true */
+  digests?: boolean;
+  /** Report each file's CRC32C. @default true */
+  crc32c?: boolean;
+  /** The experiment's `checkpoint_storage`. @default directory storage in `storageDir` */
+  storage?: Record<string, unknown>;
+}
 
 export interface DownloadMaster {
   baseUrl: string;
@@ -41,11 +52,12 @@ export interface DownloadMaster {
   setTransport(transport: Transport | undefined): void;
   /** Requests that reached the transport: `METHOD path`. */
   requests: string[];
-  /** Reports a checkpoint holding `tree` (written to storage first) and fetches it back. */
-  seed(
-    tree: Tree,
-    options?: { digests?: boolean; storage?: Record<string, unknown> },
-  ): Promise<Checkpoint>;
+  /**
+   * Reports a checkpoint holding `tree` (written to storage first) with every file's sha256
+   * (`digests: false` leaves them out) and CRC32C (`crc32c: false` leaves them out), and
+   * fetches it back.
+   */
+  seed(tree: Tree, options?: SeedOptions): Promise<Checkpoint>;
   /** Deletes some of a checkpoint's files through the master (PARTIALLY_DELETED). */
   removeFiles(uuid: string, globs: string[]): Promise<void>;
   /** Deletes a checkpoint through the master (DELETED). */
@@ -150,6 +162,7 @@ export async function startDownloadMaster(
       const root = join(storageRoot(storage), uuid);
       const resources: Record<string, string> = {};
       const digests: Record<string, string> = {};
+      const crcs: Record<string, string> = {};
       await writeTree(root, tree);
       for (const [path, content] of Object.entries(tree)) {
         if (content === null) {
@@ -159,6 +172,7 @@ export async function startDownloadMaster(
         const bytes = typeof content === 'string' ? Buffer.from(content) : content;
         resources[path] = String(bytes.byteLength);
         digests[path] = createHash('sha256').update(bytes).digest('hex');
+        crcs[path] = crc32cOf(bytes);
       }
       steps += 1;
       await client.request('POST', '/api/v1/checkpoints', {
@@ -173,6 +187,7 @@ export async function startDownloadMaster(
           training: {},
           storageId: null,
           ...(options.digests === false ? {} : { digests }),
+          ...(options.crc32c === false ? {} : { crc32c: crcs }),
         },
       });
       return new Checkpoint(await getCheckpoint(client, uuid), client);
@@ -228,48 +243,6 @@ export async function partialDirs(dir: string): Promise<string[]> {
   return (await readdir(dir).catch(() => [] as string[])).filter((n) => n.includes('.partial-'));
 }
 
-/** One entry of a hand-made tar. */
-export interface TarEntry {
-  name: string;
-  type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo';
-  content?: string | Uint8Array;
-  linkname?: string;
-  /** Header size, when it should lie about the content. */
-  size?: number;
-}
-
-/** Builds a tar archive with tar-stream, as a foreign or malicious master might send it. */
-export async function buildTar(entries: TarEntry[]): Promise<Buffer> {
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const chunk of tar) {
-      chunks.push(chunk as Buffer);
-    }
-  })();
-  for (const e of entries) {
-    const content = typeof e.content === 'string' ? Buffer.from(e.content) : e.content;
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      const header = {
-        name: e.name,
-        type: e.type ?? 'file',
-        linkname: e.linkname,
-        mode: 0o644,
-        size: e.size ?? content?.byteLength ?? 0,
-      };
-      if (content === undefined || header.type !== 'file') {
-        tar.entry(header, cb);
-      } else {
-        tar.entry(header, content, cb);
-      }
-    });
-  }
-  tar.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
 /** A Response with `body` delivered in pieces, optionally failing after `failAfter` bytes. */
 export function bodyResponse(
   body: Uint8Array,
@@ -303,9 +276,4 @@ export function bodyResponse(
 /** Reads a response's whole body, for transports that rewrite archives. */
 export async function readBody(res: Response): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
-}
-
-/** Worker threads alive in this process, as Node's diagnostic report lists them. */
-export function liveWorkers(): number {
-  return (process.report.getReport() as { workers: unknown[] }).workers.length;
 }

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 
 import {
   CHECKPOINT_SORT_BY,
@@ -10,6 +8,12 @@ import {
   clientHashPassword,
 } from '@determined-ts/api';
 import type { JsonObject } from '@determined-ts/api';
+
+import { startHttpServer } from '../../storage/test/http-server.js';
+import type { TestServer } from '../../storage/test/http-server.js';
+
+export { startHttpServer };
+export type { TestServer };
 
 /*
  * A test server that answers the calls the SDK makes the way a real Determined v0.38.1 master
@@ -34,36 +38,6 @@ import type { JsonObject } from '@determined-ts/api';
 // A loopback HTTP server for tests.
 
 /** A server on 127.0.0.1 and a free port; `close` also drops open and stalled connections. */
-export interface TestServer {
-  url: string;
-  close(): Promise<void>;
-}
-
-/** Starts `handler` on 127.0.0.1:0. */
-export async function startHttpServer(
-  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
-): Promise<TestServer> {
-  const server = createServer((req, res) => {
-    Promise.resolve(handler(req, res)).catch((err: unknown) => {
-      res.statusCode = 500;
-      res.end(String(err));
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** Reads a request body to the end. */
 export async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -6,6 +6,7 @@ import type {
   CheckpointDto,
   ErrorCode,
   ExperimentDto,
+  JsonObject,
   Pagination,
   TrialDto,
   UserDto,
@@ -192,7 +193,13 @@ export function trialDto(overrides: Partial<TrialDto> = {}): TrialDto {
 export function checkpointDto(
   uuid: string,
   steps: number,
-  overrides: { trialId?: number; searcherMetric?: number; state?: CheckpointDto['state'] } = {},
+  overrides: {
+    trialId?: number;
+    searcherMetric?: number;
+    state?: CheckpointDto['state'];
+    /** The experiment's `checkpoint_storage`; experimentDto's shared_fs one by default. */
+    checkpointStorage?: JsonObject;
+  } = {},
 ): CheckpointDto {
   const trialId = overrides.trialId ?? 1;
   const validation =
@@ -207,7 +214,10 @@ export function checkpointDto(
     training: {
       trialId,
       experimentId: 1,
-      experimentConfig: experimentDto().config,
+      experimentConfig:
+        overrides.checkpointStorage === undefined
+          ? experimentDto().config
+          : { ...experimentDto().config, checkpoint_storage: overrides.checkpointStorage },
       hparams: {},
       trainingMetrics: { avgMetrics: { loss: 0.5 }, batchMetrics: [] },
       validationMetrics: { avgMetrics: validation, batchMetrics: [] },

@@ -1,4 +1,11 @@
-import { ConfigError, USAGE, isPostgresUrl, loadConfig, startMaster } from '@determined-ts/master';
+import {
+  ConfigError,
+  USAGE,
+  isPostgresUrl,
+  loadConfig,
+  startMaster,
+  storageLabel,
+} from '@determined-ts/master';
 import type { Logger } from '@determined-ts/master';
 import type { Command } from 'commander';
 
@@ -36,7 +43,8 @@ export function registerMaster(program: Command, ctx: CommandContext): void {
         ? config.db.replace(/\/\/[^@/]*@/, '//***@')
         : `sqlite ${config.db}`;
       ctx.io.stdout.write(
-        `master listening on ${master.url}\n  database: ${db}\n  data dir: ${config.dataDir}\n`,
+        `master listening on ${master.url}\n  database: ${db}\n  data dir: ${config.dataDir}\n` +
+          `  checkpoint storage: ${storageLabel(config.checkpointStorage)}\n`,
       );
       try {
         await untilAborted(ctx.io.signal);

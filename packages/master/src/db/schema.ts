@@ -108,7 +108,13 @@ export interface CheckpointsTable {
   size: number;
   steps_completed: number | null;
   storage_id: number | null;
+  /** JSON `{path: sha256 hex}` of the files the reporter hashed, or NULL. */
   digests: string | null;
+  /**
+   * JSON `{path: CRC32C as 8 hex digits}` of the files the reporter checksummed, or NULL
+   * (migration 0003; rows written before it have none).
+   */
+  crc32c: ColumnType<string | null, string | null | undefined, string | null>;
   /**
    * The finite value of the searcher metric in the validation at (trial_id, steps_completed),
    * or NULL. Kept in step by the services whenever either side changes, so that "best" is an

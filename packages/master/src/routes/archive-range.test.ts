@@ -11,22 +11,18 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:http';
-import type { ClientRequest, IncomingHttpHeaders, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { serve } from '@hono/node-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { createApp } from '../app.js';
 import type { Logger } from '../logger.js';
 import { expectError } from '../../test/expect-error.js';
 import { reportCheckpoint, seedTrial, testUuid } from '../../test/flow.js';
 import type { Seeded } from '../../test/flow.js';
 import { openTestMaster } from '../../test/helpers.js';
 import type { TestMaster } from '../../test/helpers.js';
+import { capturingLogger, fetchOver, listen } from '../../test/over-http.js';
 
 const LONG_NAME = `deep/${'d'.repeat(60)}/${'f'.repeat(110)}.bin`; // needs a pax header
 const UNICODE_NAME = 'unicodé/日本語 🚀.txt'; // pax too
@@ -229,72 +225,11 @@ describe('checkpoint archive: ranges and validators (in-process)', () => {
 // ---------------------------------------------------------------------------------------------
 // Over loopback, where the tar goes straight to the Node response.
 
-interface Got {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-  /** False when the connection ended before the whole response. */
-  complete: boolean;
-}
-
-/** One request over its own connection; `onData` sees the bytes so far (and may hang up). */
-function fetchOver(
-  url: string,
-  headers: Record<string, string>,
-  {
-    method = 'GET',
-    onData,
-  }: { method?: string; onData?: (n: number, req: ClientRequest) => void } = {},
-): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let n = 0;
-      res.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        n += chunk.length;
-        onData?.(n, req);
-      });
-      res.on('error', () => {}); // a cut-off response: `complete` says so
-      res.on('close', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks),
-          complete: res.complete,
-        }),
-      );
-    });
-    req.on('error', (err) => (onData ? undefined : reject(err)));
-    req.end();
-  });
-}
-
-/** Serves the master's app (with `logger`) on a loopback port, as `startMaster` does. */
-async function listen(logger: Logger): Promise<string> {
-  const app = createApp({ ...m.deps, logger });
-  const server = await new Promise<Server>((resolve) => {
-    const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () =>
-      resolve(started as Server),
-    );
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-function capturingLogger(): Logger & { errors: string[] } {
-  const errors: string[] = [];
-  return {
-    errors,
-    info: () => {},
-    error: (msg, fields) => errors.push(`${msg} ${JSON.stringify(fields)}`),
-  };
+/** Serves the master's app (with `logger`) on a loopback port, closed after the test. */
+async function listenWith(logger: Logger): Promise<string> {
+  const server = await listen({ ...m.deps, logger });
+  cleanups.push(() => server.close());
+  return server.url;
 }
 
 /** Files under `dir` this process has open (Linux only; [] elsewhere). */
@@ -323,7 +258,7 @@ async function eventually(check: () => boolean): Promise<boolean> {
 describe('checkpoint archive over node:http', () => {
   it('sends the same bytes, ranges and headers as in-process, which tar and tarfile extract', async () => {
     const { uuid } = await store(FILES);
-    const url = `${await listen(capturingLogger())}/checkpoints/${uuid}`;
+    const url = `${await listenWith(capturingLogger())}/checkpoints/${uuid}`;
     const auth = { authorization: `Bearer ${s.token}` };
     const inProcess = await get(uuid);
     const expected = Buffer.from(await inProcess.arrayBuffer());
@@ -371,7 +306,7 @@ describe('checkpoint archive over node:http', () => {
       'z.txt': Buffer.from('z'),
     });
     const logger = capturingLogger();
-    const url = `${await listen(logger)}/checkpoints/${uuid}`;
+    const url = `${await listenWith(logger)}/checkpoints/${uuid}`;
     const auth = { authorization: `Bearer ${s.token}` };
     const cut = await fetchOver(url, auth, {
       onData: (n, req) => n >= 2 ** 20 && req.destroy(),
@@ -391,7 +326,7 @@ describe('checkpoint archive over node:http', () => {
       'b-small.bin': randomBytes(100_000),
     });
     const logger = capturingLogger();
-    const url = `${await listen(logger)}/checkpoints/${uuid}`;
+    const url = `${await listenWith(logger)}/checkpoints/${uuid}`;
     // The master is still on the first file when the first bytes arrive; cut the second.
     let truncated = false;
     const got = await fetchOver(

@@ -1,36 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { afterEach, expect, it } from 'vitest';
 
+import { bytes, digestTree, digestsOf, extractArchive as extract } from '../../test/archives.js';
 import { call, seedTrial, testUuid } from '../../test/flow.js';
 import type { Seeded } from '../../test/flow.js';
 import { describeEachDialect } from '../../test/helpers.js';
 import type { TestMaster } from '../../test/helpers.js';
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-/** Deterministic bytes that do not compress away, so sizes span several tar blocks. */
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 const FILES: Record<string, Buffer> = {
   'metadata.json': Buffer.from('{"steps_completed": 10, "framework": "torch-2.3.0"}'),
@@ -77,19 +56,7 @@ function writeCheckpoint(dir: string): Record<string, string> {
   return resources;
 }
 
-/** sha256 of every regular file under `root`, by relative path. */
-function digestTree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) {
-      const path = join(entry.parentPath, entry.name);
-      out[path.slice(root.length + 1)] = sha256(readFileSync(path));
-    }
-  }
-  return out;
-}
-
-const EXPECTED = Object.fromEntries(Object.entries(FILES).map(([n, d]) => [n, sha256(d)]));
+const EXPECTED = digestsOf(FILES);
 
 async function reportStored(
   m: TestMaster,
@@ -111,28 +78,6 @@ async function reportStored(
     ...extra,
   });
   return { uuid, dir };
-}
-
-type Format = 'tar' | 'tgz' | 'zip';
-
-/** Saves an archive, lists its entry names and extracts it with the system tools. */
-function extract(body: Buffer, format: Format): { names: string[]; files: Record<string, string> } {
-  const dir = scratchDir();
-  const file = join(dir, `archive.${format}`);
-  writeFileSync(file, body);
-  const out = join(dir, 'out');
-  mkdirSync(out);
-  let listing: string;
-  if (format === 'zip') {
-    listing = execFileSync('unzip', ['-Z1', file], { encoding: 'utf8' });
-    execFileSync('unzip', ['-q', file, '-d', out]);
-  } else {
-    const z = format === 'tgz' ? 'z' : '';
-    listing = execFileSync('tar', [`-t${z}f`, file], { encoding: 'utf8' });
-    execFileSync('tar', [`-x${z}f`, file, '-C', out]);
-  }
-  const names = listing.split('\n').filter((l) => l !== '');
-  return { names, files: digestTree(out) };
 }
 
 async function download(
@@ -299,20 +244,27 @@ describeEachDialect('checkpoint archive', ({ master }) => {
     expect((await download(m, 'not-a-uuid', {}, s.token)).status).toBe(400);
   });
 
-  it('refuses s3 storage, naming the type', async () => {
+  it('refuses gcs and azure storage, naming the type', async () => {
     const m = master();
-    const s = await seedTrial(m, { storage: '{type: s3, bucket: my-bucket}' });
-    const uuid = testUuid();
-    await call(m, s.token, 'POST', '/api/v1/checkpoints', {
-      uuid,
-      taskId: s.taskId,
-      state: 'STATE_COMPLETED',
-      resources: { 'model.bin': '5' },
-      metadata: { steps_completed: 1 },
-    });
-    const res = await download(m, uuid, { accept: 'application/gzip' }, s.token);
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as { message: string }).message).toContain('s3');
+    for (const [type, storage] of [
+      ['gcs', '{type: gcs, bucket: my-bucket}'],
+      ['azure', '{type: azure, container: my-container}'],
+    ] as const) {
+      const s = await seedTrial(m, { storage });
+      const uuid = testUuid();
+      await call(m, s.token, 'POST', '/api/v1/checkpoints', {
+        uuid,
+        taskId: s.taskId,
+        state: 'STATE_COMPLETED',
+        resources: { 'model.bin': '5' },
+        metadata: { steps_completed: 1 },
+      });
+      const res = await download(m, uuid, { accept: 'application/gzip' }, s.token);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { message: string }).message).toBe(
+        `checkpoint download via master is not supported for ${type} storage`,
+      );
+    }
   });
   it("picks the archive from a browser's Accept: q-values honoured, q=0 excludes, wildcards mean tar", async () => {
     const m = master();

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 
 import { ARCHIVE_MEDIA_TYPES, ROUTES } from '@determined-ts/api';
 import type { ArchiveMediaType } from '@determined-ts/api';
+import { StorageUnreachableError, errnoCode } from '@determined-ts/storage';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
@@ -11,13 +12,14 @@ import type { AppDeps, AppEnv } from '../context.js';
 import { HttpError, badRequest } from '../errors.js';
 import { pathUuid, queryOne } from '../http.js';
 import { negotiate } from '../services/accept.js';
-import type { ArchiveEntry } from '../services/archive-file.js';
+import type { ArchiveEntry } from '../services/archive-entry.js';
+import { objectEntries } from '../services/archive-object.js';
 import { createArchiveStream, tarEtag, tarStream, wholeOf, writeTar } from '../services/archive.js';
 import type { ArchiveFormat } from '../services/archive.js';
 import { checkIfMatch, selectRange } from '../services/byte-range.js';
 import { storageConfigs } from '../services/checkpoint-dto.js';
 import { getCheckpointRow } from '../services/checkpoints.js';
-import { listRegularFiles, localCheckpointDir } from '../services/storage.js';
+import { listRegularFiles, localRoot, openStore, storeFailure } from '../services/storage.js';
 import { TarLayout } from '../services/tar.js';
 
 /** The archives we serve, by media type, in our order of preference (tar first, as Determined). */
@@ -156,7 +158,11 @@ function nodeResponse(c: Context<AppEnv>): ServerResponse | undefined {
   return outgoing instanceof ServerResponse ? outgoing : undefined;
 }
 
-/** The checkpoint's files, or the 4xx saying why it cannot be downloaded via the master. */
+/**
+ * The checkpoint's regular files, or the error saying why it cannot be downloaded via the
+ * master: 400 for a state or storage it cannot serve, 404 when the files are not in storage, 502
+ * when the store cannot be read (no credentials, access denied, unreachable).
+ */
 async function checkpointFiles(deps: AppDeps, uuid: string): Promise<ArchiveEntry[]> {
   const row = await getCheckpointRow(deps, uuid);
   if (!DOWNLOADABLE.has(row.state)) {
@@ -166,21 +172,39 @@ async function checkpointFiles(deps: AppDeps, uuid: string): Promise<ArchiveEntr
     );
   }
   const storage = (await storageConfigs(deps.db.kysely, [row])).get(uuid) ?? {};
-  const root = localCheckpointDir(storage, uuid);
-  if (root === undefined) {
-    throw badRequest(
-      `checkpoint download via master is not supported for ${String(storage.type)} storage`,
+  const store = await openStore(deps.settings, storage, uuid, (refusal) =>
+    badRequest(
+      refusal.problem === undefined
+        ? `checkpoint download via master is not supported for ${refusal.type} storage`
+        : `checkpoint download via master is not possible: ${refusal.problem}`,
+    ),
+  );
+  const notFound = (): HttpError =>
+    new HttpError(
+      'not_found',
+      `files of checkpoint '${uuid}' not found in ${store.type} storage at ${store.location}`,
     );
-  }
+  const root = localRoot(store);
   try {
-    return await listRegularFiles(root);
-  } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new HttpError(
-        'not_found',
-        `files of checkpoint '${uuid}' not found in ${String(storage.type)} storage`,
-      );
+    if (root !== undefined) {
+      // Local files keep their fast path: listed with their mtimes, read positionally.
+      return await listRegularFiles(root);
     }
-    throw err;
+    const objects = await store.list();
+    if (objects.length > 0) {
+      return objectEntries(store, objects, row.report_time);
+    }
+  } catch (err: unknown) {
+    const code = errnoCode(err);
+    if (
+      code === 'ENOENT' ||
+      code === 'ENOTDIR' ||
+      (err instanceof StorageUnreachableError && err.reason === 'not_found')
+    ) {
+      throw notFound();
+    }
+    throw storeFailure(err, store, 'read');
   }
+  // An object store holds no directory: no object at all means no checkpoint.
+  throw notFound();
 }

@@ -26,7 +26,7 @@ interface Fixture {
   ckpt: string;
   trial2: number;
   ckpt2: string;
-  s3ckpt: string;
+  gcsckpt: string;
   unknownUuid: string;
 }
 
@@ -498,7 +498,7 @@ const ROWS: BadRow[] = [
       unmanaged: true,
     },
     status: 400,
-    message: 'directory storage needs an absolute path',
+    message: 'checkpoint_storage.container_path must be an absolute path, got "ckpts"',
   },
   {
     route: 'experiments',
@@ -508,6 +508,48 @@ const ROWS: BadRow[] = [
     body: { config: '{checkpoint_storage: {type: s3}}', unmanaged: true },
     status: 400,
     message: 'checkpoint_storage.bucket is required for s3 storage',
+  },
+  {
+    route: 'experiments',
+    method: 'POST',
+    name: "an s3 prefix climbing out with '..'",
+    path: ROUTES.experiments,
+    body: {
+      config: '{checkpoint_storage: {type: s3, bucket: b, prefix: a/../..}}',
+      unmanaged: true,
+    },
+    status: 400,
+    message: "checkpoint_storage.prefix must not contain '..' segments",
+  },
+  {
+    route: 'experiments',
+    method: 'POST',
+    name: 'an s3 endpoint_url that is not an http(s) URL',
+    path: ROUTES.experiments,
+    body: {
+      config: '{checkpoint_storage: {type: s3, bucket: b, endpoint_url: "ftp://minio:9000"}}',
+      unmanaged: true,
+    },
+    status: 400,
+    message: 'checkpoint_storage.endpoint_url must be an http(s) URL',
+  },
+  {
+    route: 'experiments',
+    method: 'POST',
+    name: 'an unknown s3 key',
+    path: ROUTES.experiments,
+    body: { config: '{checkpoint_storage: {type: s3, bucket: b, region: x}}', unmanaged: true },
+    status: 400,
+    message: 'checkpoint_storage.region is not a key of s3 storage',
+  },
+  {
+    route: 'experiments',
+    method: 'POST',
+    name: 's3 access_key without secret_key',
+    path: ROUTES.experiments,
+    body: { config: '{checkpoint_storage: {type: s3, bucket: b, access_key: k}}', unmanaged: true },
+    status: 400,
+    message: 'checkpoint_storage.access_key and secret_key go together',
   },
   {
     route: 'experiments',
@@ -1647,6 +1689,15 @@ const ROWS: BadRow[] = [
   {
     route: 'runsStart',
     method: 'POST',
+    name: 's3 storage without a bucket',
+    path: ROUTES.runsStart,
+    body: { runId: '#trial', checkpointStorage: { type: 's3', prefix: 'p' } },
+    status: 400,
+    message: 'checkpointStorage.bucket is required for s3 storage',
+  },
+  {
+    route: 'runsStart',
+    method: 'POST',
     name: 'storage that is not an object',
     path: ROUTES.runsStart,
     body: { runId: '#trial', checkpointStorage: 'directory' },
@@ -1783,6 +1834,33 @@ const ROWS: BadRow[] = [
   {
     route: 'checkpoints',
     method: 'POST',
+    name: 'a crc32c for a file not in resources',
+    path: ROUTES.checkpoints,
+    body: REPORT({ crc32c: { 'other.bin': '0a1b2c3d' } }),
+    status: 400,
+    message: "crc32c given for 'other.bin', which is not a file in resources",
+  },
+  {
+    route: 'checkpoints',
+    method: 'POST',
+    name: 'a crc32c that is not 8 lowercase hex digits',
+    path: ROUTES.checkpoints,
+    body: REPORT({ crc32c: { 'model.bin': '0A1B2C3D' } }),
+    status: 400,
+    message: "invalid crc32c for 'model.bin': expected 8 lowercase hex digits",
+  },
+  {
+    route: 'checkpoints',
+    method: 'POST',
+    name: 'crc32c that is not a map of strings',
+    path: ROUTES.checkpoints,
+    body: REPORT({ crc32c: { 'model.bin': 123 } }),
+    status: 400,
+    message: 'invalid request body: crc32c.model.bin',
+  },
+  {
+    route: 'checkpoints',
+    method: 'POST',
     name: 'an unknown storage id',
     path: ROUTES.checkpoints,
     body: REPORT({ storageId: 999 }),
@@ -1889,9 +1967,9 @@ const ROWS: BadRow[] = [
     method: 'DELETE',
     name: 'storage the master cannot reach, with a reachable one',
     path: ROUTES.checkpoints,
-    body: { checkpointUuids: ['#ckpt', '#s3ckpt'] },
+    body: { checkpointUuids: ['#ckpt', '#gcsckpt'] },
     status: 400,
-    message: 'cannot delete files of checkpoint #s3ckpt: s3 storage is not reachable',
+    message: 'cannot delete files of checkpoint #gcsckpt: gcs storage is not reachable',
   },
   {
     route: 'checkpointsRm',
@@ -2093,11 +2171,11 @@ const ROWS: BadRow[] = [
   {
     route: 'checkpointArchive',
     method: 'GET',
-    name: 'object storage',
-    path: '/checkpoints/#s3ckpt',
+    name: 'object storage the master cannot read yet',
+    path: '/checkpoints/#gcsckpt',
     headers: { accept: 'application/x-tar' },
     status: 400,
-    message: 'checkpoint download via master is not supported for s3 storage',
+    message: 'checkpoint download via master is not supported for gcs storage',
   },
   {
     route: 'checkpointArchive',
@@ -2307,8 +2385,9 @@ async function makeFixture(m: TestMaster): Promise<Fixture> {
   );
   await call(m, s.token, 'POST', `/api/v1/trials/${trial2.id}/start`, { resume: true });
   const ckpt2 = await reportCheckpoint(m, { ...s, trialId: trial2.id, taskId: trial2.taskId }, 5);
-  const s3 = await seedTrial(m, { storage: '{type: s3, bucket: b}' });
-  const s3ckpt = await reportCheckpoint(m, s3, 5);
+  // Storage the master cannot reach (yet): refused before anything changes.
+  const gcs = await seedTrial(m, { storage: '{type: gcs, bucket: b}' });
+  const gcsckpt = await reportCheckpoint(m, gcs, 5);
   return {
     admin,
     user: s.token,
@@ -2321,7 +2400,7 @@ async function makeFixture(m: TestMaster): Promise<Fixture> {
     ckpt,
     trial2: trial2.id,
     ckpt2,
-    s3ckpt,
+    gcsckpt,
     unknownUuid: NO_SUCH_UUID,
   };
 }

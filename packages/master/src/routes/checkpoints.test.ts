@@ -806,11 +806,11 @@ describeEachDialect('delete checkpoint files', ({ master }) => {
     ).toBe(400);
   });
 
-  it('refuses to delete from s3 storage, naming the type, and changes nothing', async () => {
+  it('refuses to delete from gcs storage, naming the type, and changes nothing', async () => {
     const m = master();
     const local = await seedTrial(m);
     const c = await storedCheckpoint(m, local, m.storageDir);
-    const s = await seedTrial(m, { storage: '{type: s3, bucket: my-bucket}' });
+    const s = await seedTrial(m, { storage: '{type: gcs, bucket: my-bucket}' });
     const uuid = await reportCheckpoint(m, s, 10);
     for (const [method, path, body] of [
       ['DELETE', '/api/v1/checkpoints', { checkpointUuids: [c.uuid, uuid] }],
@@ -818,7 +818,9 @@ describeEachDialect('delete checkpoint files', ({ master }) => {
     ] as const) {
       const r = await fail(m, s.token, method, path, body);
       expect(r.status).toBe(400);
-      expect(r.body.message).toContain('s3');
+      expect(r.body.message).toContain(
+        `cannot delete files of checkpoint ${uuid}: gcs storage is not reachable from the master`,
+      );
     }
     expect((await getCheckpoint(m, s.token, uuid)).state).toBe('STATE_COMPLETED');
     expect(listTree(c.dir)).toEqual(Object.keys(c.resources).sort());

@@ -15,10 +15,10 @@ import {
   timestamp,
 } from '../http.js';
 import { checkpointDtos } from '../services/checkpoint-dto.js';
+import { removeCheckpointFiles } from '../services/checkpoint-files.js';
 import {
   getCheckpointRow,
   patchCheckpoints,
-  removeCheckpointFiles,
   replaceMetadata,
   reportCheckpoint,
 } from '../services/checkpoints.js';
@@ -41,6 +41,7 @@ const reportBody = z.object({
   training: z.unknown().optional(),
   storageId: z.number().int().positive().nullish(),
   digests: z.record(z.string(), z.string()).nullish(),
+  crc32c: z.record(z.string(), z.string()).nullish(),
 });
 
 const TRIAL_SOURCE_INFO_TYPES = [
@@ -65,6 +66,7 @@ export function checkpointRoutes(deps: AppDeps): Hono<AppEnv> {
       metadata: body.metadata ?? {},
       storageId: body.storageId ?? null,
       digests: body.digests ?? null,
+      crc32c: body.crc32c ?? null,
     });
     return c.json({});
   });

@@ -21,7 +21,7 @@ import { extract, pack } from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { ArchiveEntry } from './archive-file.js';
+import type { FileEntry } from './archive-file.js';
 import { createArchiveStream, tarStream } from './archive.js';
 import type { ArchiveFormat } from './archive.js';
 import { TarLayout, tarChunks, tarHeader } from './tar.js';
@@ -33,11 +33,11 @@ const MTIME_MS = Date.UTC(2024, 4, 17, 12, 30, 42);
 
 let root: string;
 let src: string;
-let entries: ArchiveEntry[];
+let entries: FileEntry[];
 
 const sha256 = (buf: Buffer): string => createHash('sha256').update(buf).digest('hex');
 
-function writeFile(name: string, data: Buffer): ArchiveEntry {
+function writeFile(name: string, data: Buffer): FileEntry {
   const path = join(src, name);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, data);
@@ -52,7 +52,7 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function build(list: ArchiveEntry[], format: ArchiveFormat) {
+async function build(list: FileEntry[], format: ArchiveFormat) {
   const { stream, contentLength } = createArchiveStream(list, format);
   return { bytes: await collect(stream), contentLength };
 }
@@ -61,7 +61,7 @@ async function build(list: ArchiveEntry[], format: ArchiveFormat) {
  * The tar that tar-stream 3 packs for the entries (what this master served before it framed tar
  * itself), from the files' bytes.
  */
-async function tarStreamPack(list: ArchiveEntry[]): Promise<Buffer> {
+async function tarStreamPack(list: FileEntry[]): Promise<Buffer> {
   const tar = pack();
   const bytes = collect(tar as unknown as Readable);
   for (const e of list) {
@@ -93,7 +93,7 @@ function tarBoundaries(tar: Buffer): number[] {
 }
 
 /** `range` of the tar of `list`, read through tarStream. */
-async function tarRange(list: ArchiveEntry[], start: number, end: number): Promise<Buffer> {
+async function tarRange(list: FileEntry[], start: number, end: number): Promise<Buffer> {
   return collect(tarStream(new TarLayout(list), { start, end }));
 }
 
@@ -112,7 +112,7 @@ async function tarHeaders(tar: Buffer): Promise<Header[]> {
   return headers;
 }
 
-function expectSameFiles(dir: string, list: ArchiveEntry[]): void {
+function expectSameFiles(dir: string, list: FileEntry[]): void {
   for (const e of list) {
     expect(sha256(readFileSync(join(dir, e.name))), e.name).toBe(sha256(readFileSync(e.path)));
   }
@@ -203,7 +203,7 @@ describe('createArchiveStream tar', () => {
       value: Buffer;
     };
     tar.destroy();
-    const ours = tarHeader({ name: 'big.bin', path: '', size, mtimeMs: MTIME_MS });
+    const ours = tarHeader({ name: 'big.bin', size, mtimeMs: MTIME_MS });
     expect(ours[124]).toBe(0x80);
     expect(ours.equals(first.value)).toBe(true);
   });
@@ -309,7 +309,7 @@ describe('createArchiveStream zip', () => {
 describe('createArchiveStream failures', () => {
   const formats: ArchiveFormat[] = ['tar', 'tgz', 'zip'];
 
-  function withSize(name: string, content: Buffer, size: number): ArchiveEntry[] {
+  function withSize(name: string, content: Buffer, size: number): FileEntry[] {
     const e = writeFile(name, content);
     return [entries[0]!, { ...e, size }, entries[2]!];
   }

@@ -1,8 +1,8 @@
 /**
- * Streams checkpoint directories as tar / tgz / zip archives. Files are opened one at a time,
- * only when the archive reaches them, and read in chunks, so memory stays bounded regardless
- * of file size. A file that changed or vanished since it was listed fails the stream with an
- * error naming it (see archive-file.ts).
+ * Streams checkpoints as tar / tgz / zip archives. Entries (local files or store objects) are
+ * opened one at a time, only when the archive reaches them, and read in chunks, so memory stays
+ * bounded regardless of file size. An entry that changed or vanished since it was listed fails
+ * the stream with an error naming it (see archive-file.ts and archive-object.ts).
  */
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -10,8 +10,9 @@ import { PassThrough, Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { ZipFile } from 'yazl';
 
-import { READ_CHUNK_BYTES, entryStream } from './archive-file.js';
-import type { ArchiveEntry } from './archive-file.js';
+import { entryStream, entryValidator } from './archive-entry.js';
+import type { ArchiveEntry } from './archive-entry.js';
+import { READ_CHUNK_BYTES } from './archive-file.js';
 import { TarLayout, tarChunks } from './tar.js';
 import type { ByteRange } from './tar.js';
 
@@ -87,14 +88,15 @@ export async function writeTar(
 }
 
 /**
- * A strong ETag for the tar of `entries`: its bytes follow from the checkpoint and each file's
- * name, size and mtime (and the layout, versioned here), so equal tags mean equal bytes as long
- * as files are only replaced by writes that move their mtime.
+ * A strong ETag for the tar of `entries`: its bytes follow from the checkpoint and each entry's
+ * name, size and mtime, plus an object's version (and the layout, versioned here), so equal tags
+ * mean equal bytes as long as local files are only replaced by writes that move their mtime;
+ * every new S3 object has a new ETag.
  */
 export function tarEtag(uuid: string, entries: readonly ArchiveEntry[]): string {
   const hash = createHash('sha256').update(`tar-v1\n${uuid}\n`);
   for (const e of entries) {
-    hash.update(`${JSON.stringify(e.name)} ${e.size} ${e.mtimeMs}\n`);
+    hash.update(`${JSON.stringify(e.name)} ${e.size} ${entryValidator(e)}\n`);
   }
   return `"${hash.digest('hex').slice(0, 32)}"`;
 }
@@ -125,7 +127,7 @@ function zipStream(entries: ArchiveEntry[]): Readable {
         mode: S_IFREG | FILE_MODE,
         compress: false,
       };
-      // yazl calls this when it reaches the entry, so files are opened one at a time.
+      // yazl calls this when it reaches the entry, so entries are opened one at a time.
       zip.addReadStreamLazy(entry.name, options, (cb) => {
         current = entryStream(entry);
         current.on('error', fail); // yazl pipe()s the stream, which doesn't forward errors

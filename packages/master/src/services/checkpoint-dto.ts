@@ -140,6 +140,8 @@ function toCheckpointDto(row: CheckpointRow, related: Related): CheckpointDto {
         };
   const digests =
     row.digests === null ? undefined : (JSON.parse(row.digests) as Record<string, string>);
+  const crc32c =
+    row.crc32c === null ? undefined : (JSON.parse(row.crc32c) as Record<string, string>);
   return {
     uuid: row.uuid,
     taskId: row.task_id,
@@ -158,6 +160,7 @@ function toCheckpointDto(row: CheckpointRow, related: Related): CheckpointDto {
     },
     ...(row.storage_id === null ? {} : { storageId: row.storage_id }),
     ...(digests === undefined ? {} : { digests }),
+    ...(crc32c === undefined ? {} : { crc32c }),
   };
 }
 

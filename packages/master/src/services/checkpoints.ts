@@ -1,15 +1,12 @@
 import type { CheckpointState, JsonObject } from '@determined-ts/api';
 import { sql } from 'kysely';
 import type { Transaction } from 'kysely';
-import picomatch from 'picomatch';
 
 import type { AppDeps } from '../context.js';
 import type { CheckpointRow, Database } from '../db/schema.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
-import { storageConfigs } from './checkpoint-dto.js';
 import { finiteMetric } from './config.js';
 import { canonicalJson, parseJsonObject } from './json.js';
-import { deleteLocalResources, localCheckpointDir, removeIfEmpty, removeTree } from './storage.js';
 
 /** A checkpoint report (`POST /api/v1/checkpoints`), after body validation. */
 export interface CheckpointReport {
@@ -22,6 +19,8 @@ export interface CheckpointReport {
   metadata: JsonObject;
   storageId: number | null;
   digests: Record<string, string> | null;
+  /** Our extension: path → CRC32C of the file, 8 lowercase hex digits. */
+  crc32c: Record<string, string> | null;
 }
 
 /** Checks a relative resource path: no absolute paths, `..`, empty or `.` segments, or backslashes. */
@@ -38,6 +37,27 @@ export function checkResourcePath(path: string): void {
     throw badRequest(
       `invalid resource path '${path}': must be relative, without '.', '..' or empty segments`,
     );
+  }
+}
+
+/**
+ * Checks a report's per-file checksums (`digests`, `crc32c`): each names a file of `resources`
+ * (not a directory) and is lowercase hex of the checksum's length.
+ */
+function checkFileChecksums(
+  resources: Record<string, number>,
+  checksums: Record<string, string> | null,
+  what: { name: string; kind: string; pattern: RegExp; digits: number },
+): void {
+  for (const [path, value] of Object.entries(checksums ?? {})) {
+    if (!Object.hasOwn(resources, path) || path.endsWith('/')) {
+      throw badRequest(`${what.name} given for '${path}', which is not a file in resources`);
+    }
+    if (!what.pattern.test(value)) {
+      throw badRequest(
+        `invalid ${what.kind} for '${path}': expected ${what.digits} lowercase hex digits`,
+      );
+    }
   }
 }
 
@@ -113,14 +133,18 @@ export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport):
       throw badRequest(`invalid size ${size} for resource '${path}'`);
     }
   }
-  for (const [path, digest] of Object.entries(report.digests ?? {})) {
-    if (!(path in report.resources) || path.endsWith('/')) {
-      throw badRequest(`digest given for '${path}', which is not a file in resources`);
-    }
-    if (!/^[0-9a-f]{64}$/.test(digest)) {
-      throw badRequest(`invalid sha256 digest for '${path}': expected 64 lowercase hex digits`);
-    }
-  }
+  checkFileChecksums(report.resources, report.digests, {
+    name: 'digest',
+    kind: 'sha256 digest',
+    pattern: /^[0-9a-f]{64}$/,
+    digits: 64,
+  });
+  checkFileChecksums(report.resources, report.crc32c, {
+    name: 'crc32c',
+    kind: 'crc32c',
+    pattern: /^[0-9a-f]{8}$/,
+    digits: 8,
+  });
   const steps = stepsOf(report.metadata);
   if (steps === null) {
     throw badRequest('checkpoint metadata.steps_completed must be a non-negative integer');
@@ -163,7 +187,9 @@ export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport):
         canonicalJson(JSON.parse(existing.resources)) === canonicalJson(report.resources) &&
         canonicalJson(JSON.parse(existing.metadata)) === canonicalJson(report.metadata) &&
         canonicalJson(existing.digests === null ? null : JSON.parse(existing.digests)) ===
-          canonicalJson(report.digests)
+          canonicalJson(report.digests) &&
+        canonicalJson(existing.crc32c === null ? null : JSON.parse(existing.crc32c)) ===
+          canonicalJson(report.crc32c)
       ) {
         return;
       }
@@ -189,6 +215,7 @@ export async function reportCheckpoint(deps: AppDeps, report: CheckpointReport):
         steps_completed: steps,
         storage_id: report.storageId,
         digests: report.digests === null ? null : JSON.stringify(report.digests),
+        crc32c: report.crc32c === null ? null : JSON.stringify(report.crc32c),
         searcher_metric: await searcherValueAt(trx, trial.id, steps),
       })
       .onConflict((oc) => oc.column('uuid').doNothing())
@@ -220,7 +247,8 @@ export async function getCheckpointRow(deps: AppDeps, uuid: string): Promise<Che
   return row;
 }
 
-async function getRows(deps: AppDeps, uuids: readonly string[]): Promise<CheckpointRow[]> {
+/** The rows of `uuids` (any case), or a 404 naming those that are unknown. */
+export async function getRows(deps: AppDeps, uuids: readonly string[]): Promise<CheckpointRow[]> {
   const unique = [...new Set(uuids.map((u) => u.toLowerCase()))];
   const rows: CheckpointRow[] = [];
   // Chunked: one IN list per request would pass both databases' bound-parameter limits.
@@ -252,25 +280,25 @@ function nextState(row: CheckpointRow, resources: Record<string, number>): strin
     : 'STATE_PARTIALLY_DELETED';
 }
 
-async function setResources(
+/**
+ * Records a checkpoint's remaining `resources`: its size and state follow, the per-file
+ * checksums of files no longer there go, and the per-state counters move.
+ */
+export async function setResources(
   trx: Transaction<Database>,
   row: CheckpointRow,
   resources: Record<string, number>,
 ): Promise<void> {
   const state = nextState(row, resources);
   const size = Object.values(resources).reduce((a, b) => a + b, 0);
-  const digests = row.digests === null ? null : (JSON.parse(row.digests) as Record<string, string>);
-  const keptDigests =
-    digests === null
-      ? null
-      : Object.fromEntries(Object.entries(digests).filter(([p]) => p in resources));
   await trx
     .updateTable('checkpoints')
     .set({
       resources: JSON.stringify(resources),
       size,
       state,
-      digests: keptDigests === null ? null : JSON.stringify(keptDigests),
+      digests: keptFor(row.digests, resources),
+      crc32c: keptFor(row.crc32c, resources),
     })
     .where('id', '=', row.id)
     .execute();
@@ -282,12 +310,21 @@ async function setResources(
   }
 }
 
+/** A stored `{path: checksum}` map (JSON or NULL) cut down to the paths still in `resources`. */
+function keptFor(stored: string | null, resources: Record<string, number>): string | null {
+  if (stored === null) {
+    return null;
+  }
+  const map = JSON.parse(stored) as Record<string, string>;
+  return JSON.stringify(Object.fromEntries(Object.entries(map).filter(([p]) => p in resources)));
+}
+
 /**
  * Re-reads a checkpoint inside a transaction while holding its row (a no-op update takes the
  * lock on both dialects), so concurrent patches and deletes each start from what the previous
  * one left and move the per-state counters exactly once.
  */
-async function lockRow(trx: Transaction<Database>, id: number): Promise<CheckpointRow> {
+export async function lockRow(trx: Transaction<Database>, id: number): Promise<CheckpointRow> {
   await trx
     .updateTable('checkpoints')
     .set((eb) => ({ state: eb.ref('state') }))
@@ -323,70 +360,6 @@ export async function patchCheckpoints(
       }
     }
   });
-}
-
-/** Checks globs as Determined does: non-empty and without `..`. */
-function checkGlobs(globs: readonly string[]): void {
-  for (const glob of globs) {
-    if (glob === '' || glob.split('/').includes('..')) {
-      throw badRequest(`invalid glob '${glob}': must be non-empty and must not contain '..'`);
-    }
-  }
-}
-
-/**
- * Deletes the files of the given checkpoints that match `globs` from storage and records what
- * remains. `DELETE /api/v1/checkpoints` is this with `**` (everything). Only storage the master
- * reaches on its own filesystem can be cleaned; anything else is refused before any change.
- */
-export async function removeCheckpointFiles(
-  deps: AppDeps,
-  uuids: readonly string[],
-  globs: readonly string[],
-  { wholeCheckpoint = false }: { wholeCheckpoint?: boolean } = {},
-): Promise<void> {
-  checkGlobs(globs);
-  const rows = await getRows(deps, uuids);
-  if (globs.length === 0) {
-    return;
-  }
-  const storages = await storageConfigs(deps.db.kysely, rows);
-  const roots = new Map<string, string>();
-  for (const row of rows) {
-    const storage = storages.get(row.uuid) ?? {};
-    const root = localCheckpointDir(storage, row.uuid);
-    if (root === undefined) {
-      throw badRequest(
-        `cannot delete files of checkpoint ${row.uuid}: ${String(storage.type)} storage is not reachable from the master`,
-      );
-    }
-    roots.set(row.uuid, root);
-  }
-  const matches = picomatch(globs as string[], { dot: true });
-  for (const row of rows) {
-    const root = roots.get(row.uuid);
-    if (root === undefined || row.state === 'STATE_DELETED') {
-      continue;
-    }
-    const resources = parseJsonObject(row.resources) as Record<string, number>;
-    const targets = Object.keys(resources).filter(
-      (p) => matches(p) || matches(p.replace(/\/$/, '')),
-    );
-    const gone = await deleteLocalResources(root, targets);
-    const remaining = Object.fromEntries(Object.entries(resources).filter(([p]) => !gone.has(p)));
-    if (Object.keys(remaining).length === 0) {
-      // Deleting a whole checkpoint also removes what its resources never listed (stray files
-      // a trainer left), as Determined's GC does by listing storage; links are removed, not followed.
-      await (wholeCheckpoint ? removeTree(root) : removeIfEmpty(root));
-    }
-    await deps.db.kysely.transaction().execute(async (trx) => {
-      // A concurrent request may have changed the row since it was read: subtract from the
-      // current resources, not from the ones this request started with.
-      const current = await lockRow(trx, row.id);
-      const left = Object.entries(parseJsonObject(current.resources) as Record<string, number>);
-      await setResources(trx, current, Object.fromEntries(left.filter(([p]) => !gone.has(p))));
-    });
-  }
 }
 
 /** Replaces a checkpoint's metadata wholesale; its step (and so its metrics) follow the new value. */

@@ -1,19 +1,9 @@
 import type { JsonObject } from '@determined-ts/api';
+import { StorageConfigError, parseStorageConfig } from '@determined-ts/storage';
 import { parse as parseYaml } from 'yaml';
 
 import { badRequest } from '../errors.js';
 import { findNul } from '../http.js';
-
-/** Storage types an experiment's `checkpoint_storage` may name, with their required keys. */
-const STORAGE_REQUIRED_KEYS = {
-  shared_fs: ['host_path'],
-  directory: ['container_path'],
-  s3: ['bucket'],
-  gcs: ['bucket'],
-  azure: ['container'],
-} as const satisfies Record<string, readonly string[]>;
-
-export type StorageType = keyof typeof STORAGE_REQUIRED_KEYS;
 
 /** An experiment config after defaults, plus the searcher facts the master indexes. */
 export interface ExperimentConfig {
@@ -31,35 +21,27 @@ function isObject(value: unknown): value is JsonObject {
 }
 
 /**
- * Checks a `checkpoint_storage` block and fills Determined's defaults (the GC policy keys, which
- * Determined's SDK strips before building a storage manager, and shared_fs propagation).
+ * Checks a `checkpoint_storage` block as the storage package reads it (strictly: unknown keys of
+ * cloud types are refused, since Determined's Python SDK would fail on them) and fills
+ * Determined's defaults: the GC policy keys, which Determined's SDK strips before building a
+ * storage manager, and shared_fs propagation. The raw snake_case block is what is kept. A bad
+ * block is a 400 naming the key at fault, under `where` (`checkpoint_storage.bucket ...`).
  */
 export function normalizeStorageConfig(value: unknown, where: string): JsonObject {
-  if (!isObject(value)) {
-    throw badRequest(`${where} must be a mapping with a 'type'`);
-  }
-  const type = value.type;
-  if (typeof type !== 'string' || !(type in STORAGE_REQUIRED_KEYS)) {
-    throw badRequest(
-      `${where}.type must be one of ${Object.keys(STORAGE_REQUIRED_KEYS).join(', ')}, got ${JSON.stringify(type)}`,
-    );
-  }
-  for (const key of STORAGE_REQUIRED_KEYS[type as StorageType]) {
-    if (typeof value[key] !== 'string' || value[key] === '') {
-      throw badRequest(`${where}.${key} is required for ${type} storage`);
+  let type: string;
+  try {
+    type = parseStorageConfig(value, { isStrict: true, where }).type;
+  } catch (err: unknown) {
+    if (err instanceof StorageConfigError) {
+      throw badRequest(err.message, { key: `${where}.${err.key}` });
     }
-  }
-  if (
-    (type === 'shared_fs' || type === 'directory') &&
-    !String(value[type === 'directory' ? 'container_path' : 'host_path']).startsWith('/')
-  ) {
-    throw badRequest(`${where}: ${type} storage needs an absolute path`);
+    throw err;
   }
   const out: JsonObject = {
     save_experiment_best: 0,
     save_trial_best: 1,
     save_trial_latest: 1,
-    ...value,
+    ...(value as JsonObject),
   };
   if (type === 'shared_fs' && out.propagation === undefined) {
     out.propagation = 'rprivate';

@@ -1,40 +1,101 @@
-import { existsSync } from 'node:fs';
-import { lstat, readdir, rm, rmdir, unlink } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstat, readdir, rmdir } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
+import {
+  IntegrityError,
+  LocalStore,
+  StallError,
+  StorageError,
+  StorageUnreachableError,
+  errnoCode,
+  openCheckpointStore,
+} from '@determined-ts/storage';
+import type { CheckpointStore } from '@determined-ts/storage';
 
-import { badRequest } from '../errors.js';
-
-/** Where Determined mounts shared_fs storage inside task containers. */
-const SHARED_FS_CONTAINER_PATH = '/determined_shared_fs';
+import type { AppSettings } from '../context.js';
+import { HttpError } from '../errors.js';
+import type { FileEntry } from './archive-file.js';
 
 /**
- * The directory holding checkpoint `uuid` for storage the master can reach on its own
- * filesystem (`directory` and `shared_fs`), or `undefined` for object stores.
- *
- * shared_fs mirrors Determined: `<host_path>[/<storage_path>]/<uuid>`, preferring the container
- * mount when it exists on this machine (`master/pkg/checkpoints/checkpoints.go`).
+ * Storage the master cannot handle: a type it has no access to yet (gcs, azure), or, with a
+ * `problem`, a config it cannot read (stored before configs were checked as strictly as now, a
+ * shared_fs storage_path leaving host_path).
  */
-export function localCheckpointDir(storage: JsonObject, uuid: string): string | undefined {
-  if (storage.type === 'directory' && typeof storage.container_path === 'string') {
-    return join(storage.container_path, uuid);
-  }
-  if (storage.type === 'shared_fs' && typeof storage.host_path === 'string') {
-    const sub = typeof storage.storage_path === 'string' ? storage.storage_path : '';
-    const relSub = isAbsolute(sub) ? relative(storage.host_path, sub) : sub;
-    const container = join(SHARED_FS_CONTAINER_PATH, relSub, uuid);
-    return existsSync(container) ? container : join(storage.host_path, relSub, uuid);
-  }
-  return undefined;
+export interface StorageRefusal {
+  type: string;
+  problem: string | undefined;
 }
 
-/** A regular file under a checkpoint directory. */
-export interface StoredFile {
-  name: string;
-  path: string;
-  size: number;
-  mtimeMs: number;
+/**
+ * The store holding checkpoint `uuid`, as the master reaches it: shared_fs through the container
+ * mount when it exists on this machine, else the host path (`master/pkg/checkpoints`); S3 with
+ * the config's keys, else the master's own AWS credential chain, in the master's region. No
+ * store is contacted here. Storage the master cannot handle throws what `refuse` makes of it,
+ * so callers refuse it before changing anything.
+ */
+export async function openStore(
+  settings: AppSettings,
+  storage: JsonObject,
+  uuid: string,
+  refuse: (refusal: StorageRefusal) => HttpError,
+): Promise<CheckpointStore> {
+  try {
+    return await openCheckpointStore(storage, uuid, {
+      side: 'master',
+      s3: { env: settings.storageEnv ?? {} },
+    });
+  } catch (err: unknown) {
+    if (err instanceof StorageUnreachableError && err.reason === 'unsupported') {
+      throw refuse({ type: err.storageType, problem: undefined });
+    }
+    if (err instanceof StorageError) {
+      throw refuse({ type: String(storage.type), problem: err.message });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Whether `err` is trouble with the store rather than a bug: typed storage failures, a
+ * refused path, a stalled or refused connection.
+ */
+function isStoreFailure(err: unknown): err is Error {
+  return (
+    err instanceof StorageError ||
+    err instanceof IntegrityError ||
+    err instanceof StallError ||
+    isSystemError(err)
+  );
+}
+
+/** A Node system error (`ECONNREFUSED`, `EACCES`, …), as a transport or filesystem throws it. */
+export function isSystemError(err: unknown): err is Error {
+  return err instanceof Error && /^E[A-Z0-9_]+$/.test(errnoCode(err) ?? '');
+}
+
+/**
+ * A store failure as a 502 (`bad_gateway`): the master could not `doing` (read, delete from)
+ * `store.location`, and why (no credentials, access denied, cannot connect). Anything else is
+ * returned as it was (a bug, to answer with a 500).
+ */
+export function storeFailure(err: unknown, store: CheckpointStore, doing: string): Error {
+  if (isStoreFailure(err)) {
+    return new HttpError(
+      'bad_gateway',
+      `the master cannot ${doing} ${store.location}: ${err.message}`,
+      { cause: err },
+    );
+  }
+  return err instanceof Error ? err : new Error(String(err), { cause: err });
+}
+
+/**
+ * For a local store (directory, shared_fs): its checkpoint directory. Local archives read the
+ * files positionally, which object stores have no equivalent of.
+ */
+export function localRoot(store: CheckpointStore): string | undefined {
+  return store instanceof LocalStore ? store.root : undefined;
 }
 
 /**
@@ -42,8 +103,8 @@ export interface StoredFile {
  * names. Symbolic links and other special files are skipped: an archive must never follow a
  * link out of the checkpoint.
  */
-export async function listRegularFiles(root: string): Promise<StoredFile[]> {
-  const out: StoredFile[] = [];
+export async function listRegularFiles(root: string): Promise<FileEntry[]> {
+  const out: FileEntry[] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -66,58 +127,34 @@ export async function listRegularFiles(root: string): Promise<StoredFile[]> {
   return out;
 }
 
-/** Joins a resource path onto a checkpoint root, refusing anything that would leave it. */
-export function resolveInside(root: string, name: string): string {
-  const path = resolve(root, name);
-  if (path !== root && !path.startsWith(root + sep)) {
-    throw badRequest(`path '${name}' escapes the checkpoint directory`);
-  }
-  return path;
-}
-
 /**
- * Deletes the named resources of a checkpoint from local storage: files first, then the named
- * directories that are empty by then. Returns the names that are gone afterwards (deleted, or
- * missing already); a directory still holding unmatched files stays, as does a file that could
- * not be deleted.
+ * Deletes `paths` (checkpoint-relative, directories ending in `/`) from `store` and returns
+ * those gone afterwards, missing ones included. Once none of `resources` is left, a whole-
+ * checkpoint delete removes everything else under the checkpoint too (stray files a trainer
+ * left), as Determined's GC does by listing storage; otherwise a local checkpoint directory
+ * left empty goes. Store failures are thrown as they are.
  */
-export async function deleteLocalResources(
-  root: string,
-  names: readonly string[],
+export async function deleteFromStore(
+  store: CheckpointStore,
+  paths: readonly string[],
+  resources: Record<string, number>,
+  { wholeCheckpoint }: { wholeCheckpoint: boolean },
 ): Promise<Set<string>> {
-  const gone = new Set<string>();
-  const files = names.filter((n) => !n.endsWith('/'));
-  const dirs = names.filter((n) => n.endsWith('/')).sort((a, b) => b.length - a.length);
-  for (const name of files) {
-    try {
-      await unlink(resolveInside(root, name));
-      gone.add(name);
-    } catch (err: unknown) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        gone.add(name);
-      }
-    }
-  }
-  for (const name of dirs) {
-    try {
-      await rmdir(resolveInside(root, name));
-      gone.add(name);
-    } catch (err: unknown) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        gone.add(name);
-      }
+  // An empty batch is no request at all.
+  const gone = paths.length === 0 ? new Set<string>() : await store.remove(paths);
+  if (Object.keys(resources).every((p) => gone.has(p))) {
+    const root = localRoot(store);
+    if (wholeCheckpoint) {
+      await store.removeAll();
+    } else if (root !== undefined) {
+      await removeIfEmpty(root);
     }
   }
   return gone;
 }
 
-/** Removes a checkpoint directory and everything under it; symbolic links are unlinked, not followed. */
-export async function removeTree(root: string): Promise<void> {
-  await rm(root, { recursive: true, force: true });
-}
-
-/** Removes the checkpoint directory itself when nothing is left in it. */
-export async function removeIfEmpty(root: string): Promise<void> {
+/** Removes a checkpoint directory itself when nothing is left in it. */
+async function removeIfEmpty(root: string): Promise<void> {
   try {
     await rmdir(root);
   } catch {

@@ -6,10 +6,12 @@
  * per entry a 512-byte ustar header (or a pax header carrying the path, then a ustar header),
  * the file's data, zero padding to a 512-byte block; two zero blocks at the end. Every header's
  * size follows from the name alone, so the offset of every byte is known before any file is
- * opened, and a range is served by seeking, not by producing and dropping a prefix.
+ * opened, and a range is served by seeking, not by producing and dropping a prefix: an entry is
+ * opened for just the bytes of it the range holds (for an object store, one ranged GET).
  */
-import { EntryFile } from './archive-file.js';
-import type { ArchiveEntry } from './archive-file.js';
+import { openEntry } from './archive-entry.js';
+import type { ArchiveEntry } from './archive-entry.js';
+import type { EntryReader } from './archive-file.js';
 
 const BLOCK = 512;
 const END_OF_ARCHIVE = 2 * BLOCK;
@@ -115,7 +117,10 @@ export async function* tarChunks(
   let buf = nextBuffer(Math.min(chunkBytes, left));
   let fill = 0;
   for (const piece of layout.pieces(range)) {
-    const source = 'bytes' in piece ? bufferSource(piece.bytes) : await EntryFile.open(piece.entry);
+    const source =
+      'bytes' in piece
+        ? bufferSource(piece.bytes)
+        : await openEntry(piece.entry, { start: piece.from, end: piece.to });
     try {
       for (let at = piece.from; at < piece.to;) {
         if (fill === buf.length) {
@@ -139,7 +144,7 @@ export async function* tarChunks(
 }
 
 /** A computed buffer read like a file. */
-function bufferSource(bytes: Buffer): Pick<EntryFile, 'read' | 'verify' | 'close'> {
+function bufferSource(bytes: Buffer): EntryReader {
   return {
     read: (into, offset, length, position) =>
       Promise.resolve(bytes.copy(into, offset, position, position + length)),
@@ -184,7 +189,7 @@ function headerLength(name: string): number {
 }
 
 /** The header bytes that precede an entry's data; `headerLength(entry.name)` long. */
-export function tarHeader(entry: ArchiveEntry): Buffer {
+export function tarHeader(entry: Pick<ArchiveEntry, 'name' | 'size' | 'mtimeMs'>): Buffer {
   // As tar-stream: seconds of the whole-millisecond time, truncated to int32.
   const mtime = (Math.trunc(entry.mtimeMs) / 1000) | 0;
   const ustar = ustarName(entry.name);

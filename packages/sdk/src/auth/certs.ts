@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { errnoCode } from '@determined-ts/storage';
+
 import { AuthenticationError } from '../errors.js';
-import { errnoCode } from '../errno.js';
 
 /** How to trust a master's TLS certificate, as given by the caller. */
 export interface CertOptions {

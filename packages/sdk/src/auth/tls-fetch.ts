@@ -3,8 +3,9 @@ import { Readable } from 'node:stream';
 import { checkServerIdentity, rootCertificates } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 
+import { rawBodyOpener } from '@determined-ts/storage';
+
 import type { BodyOpener, FetchLike } from '../client.js';
-import { rawBodyOpener } from '../download/http-body.js';
 import type { MasterCert } from './certs.js';
 
 /*

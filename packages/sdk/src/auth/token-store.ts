@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-import { errnoCode } from '../errno.js';
+import { errnoCode } from '@determined-ts/storage';
+
 import { ArgumentError, AuthenticationError } from '../errors.js';
 import { determinedConfigDir } from './config-path.js';
 import { withFileLock } from './file-lock.js';

@@ -144,7 +144,10 @@ export async function postProgress(
   });
 }
 
-/** The body of `POST /api/v1/checkpoints` (a bare `checkpointv1.Checkpoint`, plus `digests`). */
+/**
+ * The body of `POST /api/v1/checkpoints`: a bare `checkpointv1.Checkpoint`, plus our `crc32c`
+ * and `digests` (sha256) extensions.
+ */
 export interface ReportCheckpointBody {
   uuid: string;
   taskId: string;
@@ -155,7 +158,8 @@ export interface ReportCheckpointBody {
   metadata: Record<string, unknown>;
   training: Record<string, never>;
   storageId: number | null;
-  digests: Record<string, string>;
+  crc32c: Record<string, string>;
+  digests?: Record<string, string>;
 }
 
 /** `POST /api/v1/checkpoints`. Our master treats an identical repeat as a no-op. */

@@ -1,11 +1,14 @@
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { startFakeS3 } from '../../../storage/test/fake-s3.js';
+import type { FakeS3 } from '../../../storage/test/fake-s3.js';
 import { getCheckpoint, listCheckpointsPage } from '../api/checkpoints.js';
 import { ArgumentError, StorageError } from '../errors.js';
 import {
+  crc32cOf,
   inProcessMaster,
   makeTree,
   readTree,
@@ -45,6 +48,11 @@ describe('core.checkpoint', () => {
   /** Names in the storage directory: only complete checkpoints, never staging leftovers. */
   const storageEntries = async (): Promise<string[]> =>
     (await readdir(storage).catch(() => [])).sort();
+
+  /** The body of the latest checkpoint report. */
+  const lastReport = (): Record<string, unknown> | undefined =>
+    rec.calls.findLast((c) => c.path === '/api/v1/checkpoints')?.body as
+      Record<string, unknown> | undefined;
 
   it('stores nested dirs, empty files and empty dirs byte for byte, and reports them', async () => {
     const src = join(m.dir, 'src');
@@ -90,18 +98,52 @@ describe('core.checkpoint', () => {
       metadata: { steps_completed: 7, format: 'raw' },
       training: {},
       storageId: core.info.storageId,
-      digests: {
-        'a.bin': sha256(new Uint8Array([0, 1, 2, 255])),
-        'deep/er/still/x.json': sha256('{"x":1}'),
-        'deep/er/y.txt': sha256('y'),
-        'empty.txt': sha256(''),
-        'metadata.json': sha256(metadataText),
-        'unicode-é.txt': sha256('é'),
+      // Every file's CRC32C; sha256 digests only when asked for.
+      crc32c: {
+        'a.bin': crc32cOf(new Uint8Array([0, 1, 2, 255])),
+        'deep/er/still/x.json': crc32cOf('{"x":1}'),
+        'deep/er/y.txt': crc32cOf('y'),
+        'empty.txt': crc32cOf(''),
+        'metadata.json': crc32cOf(metadataText),
+        'unicode-é.txt': crc32cOf('é'),
       },
     });
     const checkpoint = await getCheckpoint(core.client, uuid);
     expect(checkpoint.resources['a.bin']).toBe(4);
-    expect(checkpoint.digests['a.bin']).toBe(sha256(new Uint8Array([0, 1, 2, 255])));
+    expect(checkpoint.digests).toEqual({});
+  });
+
+  it('records every file’s CRC32C with the master, which returns it', async () => {
+    const src = join(m.dir, 'src');
+    await makeTree(src, { 'w.bin': new Uint8Array(5000).fill(9), 'sub/x.txt': 'x', 'sub/e': null });
+    const uuid = await core.checkpoint.upload(src, { steps_completed: 1 });
+    const checkpoint = await getCheckpoint(core.client, uuid);
+    expect(checkpoint.crc32c).toEqual({
+      'w.bin': crc32cOf(new Uint8Array(5000).fill(9)),
+      'sub/x.txt': crc32cOf('x'),
+      'metadata.json': crc32cOf(await readFile(join(storage, uuid, 'metadata.json'))),
+    });
+  });
+
+  it('records sha256 digests besides CRC32Cs when asked', async () => {
+    const src = join(m.dir, 'src');
+    await makeTree(src, { 'w.bin': 'weights', 'sub/x.txt': 'x', 'sub/e': null });
+    const uuid = await core.checkpoint.upload(src, { steps_completed: 2 }, { sha256: true });
+    const metadataText = await readFile(join(storage, uuid, 'metadata.json'));
+    const digests = {
+      'w.bin': sha256('weights'),
+      'sub/x.txt': sha256('x'),
+      'metadata.json': sha256(metadataText),
+    };
+    expect(lastReport()).toMatchObject({
+      digests,
+      crc32c: {
+        'w.bin': crc32cOf('weights'),
+        'sub/x.txt': crc32cOf('x'),
+        'metadata.json': crc32cOf(metadataText),
+      },
+    });
+    expect((await getCheckpoint(core.client, uuid)).digests).toEqual(digests);
   });
 
   it('downloads what it uploaded, directly and through the master', async () => {
@@ -203,14 +245,21 @@ describe('core.checkpoint', () => {
     expect(await storageEntries()).toEqual([]);
   });
 
-  it('says cloud storage is a later feature', async () => {
+  it('refuses storage it cannot write to (gcs), storing and reporting nothing', async () => {
     await core.close();
-    core = await start({ checkpoint_storage: 's3://bucket/prefix' });
-    expect(core.info.checkpointStorage).toEqual({ type: 's3', bucket: 'bucket', prefix: 'prefix' });
+    core = await start({ checkpoint_storage: 'gs://bucket/prefix' });
+    expect(core.info.checkpointStorage).toEqual({
+      type: 'gcs',
+      bucket: 'bucket',
+      prefix: 'prefix',
+    });
     await makeTree(join(m.dir, 'ok'), { a: 'a' });
-    await expect(core.checkpoint.upload(join(m.dir, 'ok'), { steps_completed: 1 })).rejects.toThrow(
-      /type 's3' is not supported by the TypeScript Core API yet.*later feature/,
-    );
+    const err = await core.checkpoint
+      .upload(join(m.dir, 'ok'), { steps_completed: 1 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as Error).message).toMatch(/gcs/);
+    expect(rec.calls.some((c) => c.path === '/api/v1/checkpoints')).toBe(false);
   });
 
   it('stores into shared_fs host_path/storage_path', async () => {
@@ -241,9 +290,40 @@ describe('core.checkpoint', () => {
       'nested/empty/',
     ]);
     expect(JSON.parse(String(stored['metadata.json']))).toEqual({ steps_completed: 9 });
+    const report = lastReport();
+    expect(report?.crc32c).toEqual({
+      'model.bin': crc32cOf('m'),
+      'metadata.json': crc32cOf(stored['metadata.json'] ?? ''),
+    });
+    expect(report).not.toHaveProperty('digests');
     const checkpoint = await getCheckpoint(core.client, uuid);
-    expect(checkpoint.digests['model.bin']).toBe(sha256('m'));
+    expect(checkpoint.digests).toEqual({});
     expect(checkpoint.resources['nested/empty/']).toBe(0);
+  });
+
+  it('storePath: records sha256 digests besides CRC32Cs when asked', async () => {
+    const uuid = await core.checkpoint.storePath(
+      { steps_completed: 4 },
+      async (path) => {
+        await makeTree(path, { 'model.bin': 'm', 'sub/s.txt': 's' });
+      },
+      { sha256: true },
+    );
+    const metadataText = await readFile(join(storage, uuid, 'metadata.json'));
+    const digests = {
+      'model.bin': sha256('m'),
+      'sub/s.txt': sha256('s'),
+      'metadata.json': sha256(metadataText),
+    };
+    expect(lastReport()).toMatchObject({
+      digests,
+      crc32c: {
+        'model.bin': crc32cOf('m'),
+        'sub/s.txt': crc32cOf('s'),
+        'metadata.json': crc32cOf(metadataText),
+      },
+    });
+    expect((await getCheckpoint(core.client, uuid)).digests).toEqual(digests);
   });
 
   it('storePath: a failing fill or a link stores and reports nothing', async () => {
@@ -282,5 +362,130 @@ describe('core.checkpoint', () => {
     expect(reportAt).toBeGreaterThan(-1);
     expect(completedAt).toBeGreaterThan(reportAt);
     expect((await getCheckpoint(core.client, uuid)).resources['w.bin']).toBe(3 << 20);
+  });
+});
+
+describe('core.checkpoint (s3 storage)', () => {
+  let m: TestMaster;
+  let fake: FakeS3;
+  let core: CoreContext;
+  let rec: ReturnType<typeof recordingFetch>;
+
+  beforeEach(async () => {
+    m = await inProcessMaster();
+    fake = await startFakeS3();
+    rec = recordingFetch(m.fetch);
+    core = await init({
+      master: m.url,
+      fetch: rec.fetch,
+      env: m.env,
+      config: {
+        searcher: { metric: 'loss' },
+        checkpoint_storage: {
+          type: 's3',
+          bucket: 'det-test',
+          prefix: 'ckpts',
+          endpoint_url: fake.endpoint,
+          access_key: 'AKID',
+          secret_key: 'secret',
+        },
+      },
+    });
+  });
+  afterEach(async () => {
+    await core.close();
+    await fake.close();
+    await m.close();
+  });
+
+  const reports = (): unknown[] =>
+    rec.calls.filter((c) => c.path === '/api/v1/checkpoints').map((c) => c.body);
+
+  it('uploads files and directories under <prefix>/<uuid>/, reports them, and downloads them back', async () => {
+    const src = join(m.dir, 'src');
+    const weights = new Uint8Array(3000).fill(5);
+    await makeTree(src, { 'w.bin': weights, 'sub/x.txt': 'x', 'sub/e': null });
+    const uuid = await core.checkpoint.upload(src, { steps_completed: 3 });
+
+    const metadataText = '{\n  "steps_completed": 3\n}';
+    const key = (path: string): string => `ckpts/${uuid}/${path}`;
+    expect(fake.keys('det-test')).toEqual(
+      ['metadata.json', 'sub/', 'sub/e/', 'sub/x.txt', 'w.bin'].map(key),
+    );
+    expect(fake.getObject('det-test', key('w.bin')).body.equals(weights)).toBe(true);
+    expect(fake.getObject('det-test', key('metadata.json')).body.toString()).toBe(metadataText);
+    expect(reports()).toEqual([
+      expect.objectContaining({
+        uuid,
+        resources: {
+          'metadata.json': String(metadataText.length),
+          'sub/': '0',
+          'sub/e/': '0',
+          'sub/x.txt': '1',
+          'w.bin': '3000',
+        },
+        crc32c: {
+          'metadata.json': crc32cOf(metadataText),
+          'sub/x.txt': crc32cOf('x'),
+          'w.bin': crc32cOf(weights),
+        },
+      }),
+    ]);
+    expect(reports()[0]).not.toHaveProperty('digests');
+
+    const events: string[] = [];
+    const dir = await core.checkpoint.download(uuid, join(m.dir, 'out'), {
+      mode: 'direct',
+      env: {},
+      onProgress: (e) => {
+        if (e.type === 'start') {
+          events.push(e.source);
+        }
+      },
+    });
+    expect(events).toEqual([`s3://det-test/ckpts/${uuid}`]);
+    expect(await readTree(dir)).toEqual({
+      'metadata.json': Buffer.from(metadataText),
+      'sub/': null,
+      'sub/e/': null,
+      'sub/x.txt': Buffer.from('x'),
+      'w.bin': Buffer.from(weights),
+    });
+  });
+
+  it('storePath: uploads what fill wrote into a local directory, then removes it', async () => {
+    let local = '';
+    const uuid = await core.checkpoint.storePath(
+      { steps_completed: 1 },
+      async (path) => {
+        local = path;
+        await makeTree(path, { 'model.bin': 'm' });
+      },
+      { sha256: true },
+    );
+    await expect(lstat(local)).rejects.toThrow(/ENOENT/);
+    expect(fake.getObject('det-test', `ckpts/${uuid}/model.bin`).body.toString()).toBe('m');
+    expect(reports()).toEqual([
+      expect.objectContaining({
+        crc32c: expect.objectContaining({ 'model.bin': crc32cOf('m') }) as unknown,
+        digests: expect.objectContaining({ 'model.bin': sha256('m') }) as unknown,
+      }),
+    ]);
+  });
+
+  it('deletes what it wrote when the store refuses an object, and reports nothing', async () => {
+    const src = join(m.dir, 'src');
+    await makeTree(src, { 'a.bin': 'a', 'b.bin': 'b', 'c.bin': 'c' });
+    fake.inject({
+      kind: 'status',
+      status: 403,
+      times: 1,
+      match: (r) => r.method === 'PUT' && r.key.endsWith('/b.bin'),
+    });
+    await expect(core.checkpoint.upload(src, { steps_completed: 1 })).rejects.toBeInstanceOf(
+      StorageError,
+    );
+    expect(fake.keys('det-test')).toEqual([]);
+    expect(reports()).toEqual([]);
   });
 });

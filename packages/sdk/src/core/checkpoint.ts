@@ -1,6 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import {
+  DEFAULT_UPLOAD_TUNING,
+  crc32c,
+  crc32cHex,
+  StorageUnreachableError,
+  openCheckpointStore,
+  uploadFiles,
+} from '@determined-ts/storage';
+import type { CheckpointStore, ObjectWriter, UploadSource } from '@determined-ts/storage';
 
 import { getCheckpoint } from '../api/checkpoints.js';
 import { downloadCheckpoint } from '../download/download.js';
@@ -10,10 +21,10 @@ import { reportCheckpoint } from './api.js';
 import { syncParents, syncTreeDirs, writeFileSynced } from './fsync.js';
 import { toWireObject } from './json.js';
 import type { CheckpointStorageConfig } from './storage.js';
-import { storageBasePath } from './storage.js';
+import { isLocalStorage, storageBasePath } from './storage.js';
 import { checkOpen } from './train.js';
 import type { CoreState } from './train.js';
-import { copyTree, hashTree } from './tree.js';
+import { copyTree, hashFile, hashTree, walkTree } from './tree.js';
 import type { TreeManifest } from './tree.js';
 
 /** Checkpoint metadata: free-form, but `steps_completed` is required, as in Determined's SDK. */
@@ -30,6 +41,13 @@ export interface CheckpointUploadOptions {
    * @default false
    */
   shard?: false;
+  /**
+   * Record each file's sha256 besides its CRC32C (downloads then check both). CRC32C alone
+   * catches corruption at a fraction of the cost; sha256 is for when a cryptographic digest is
+   * wanted.
+   * @default false
+   */
+  sha256?: boolean;
   signal?: AbortSignal;
 }
 
@@ -40,6 +58,8 @@ export interface CheckpointDeps {
   taskId: string;
   storageId: number | undefined;
   storage: CheckpointStorageConfig;
+  /** Object stores are set up from it (`AWS_REGION`); credentials come from AWS's chain. */
+  env: Readonly<Record<string, string | undefined>>;
   now: () => number;
 }
 
@@ -68,16 +88,28 @@ function asStorageError(err: unknown, what: string): unknown {
   });
 }
 
+/** `metadata.json` as Python's json.dump(indent=2) writes it. */
+function metadataText(metadata: Record<string, unknown>): string {
+  return JSON.stringify(metadata, null, 2);
+}
+
+/** Whether a store can be written object by object (s3; gcs and azure to come). */
+function isObjectWriter(store: CheckpointStore): store is CheckpointStore & ObjectWriter {
+  return 'putObject' in store && 'startParts' in store;
+}
+
 /**
  * Stores checkpoints of a trial, as Determined's `core.checkpoint` does: files go to the
  * experiment's checkpoint storage under a new uuid, then the checkpoint is reported to the
- * master. Supports `directory` and `shared_fs` storage.
+ * master. Supports `directory`, `shared_fs` and `s3` storage.
  *
- * Each checkpoint appears whole or not at all: files are written to a hidden sibling directory
- * and renamed to `<uuid>/` once complete. Files and directories are synced to disk before the
- * checkpoint is reported, so a checkpoint the master knows survives a crash of this machine.
- * Every file's sha256 is recorded with the master (a Determined-TS extension that downloads
- * verify).
+ * Each checkpoint appears whole or not at all. On a filesystem, files are written to a hidden
+ * sibling directory and renamed to `<uuid>/` once complete, and synced to disk before the
+ * checkpoint is reported, so a checkpoint the master knows survives a crash of this machine. In
+ * an object store, `<prefix>/<uuid>/…` is reported only once every object is written (the store
+ * checks each against its CRC32C), and what a failed upload wrote is deleted. Every file's
+ * CRC32C (and sha256, when asked) is recorded with the master (a Determined-TS extension that
+ * downloads verify).
  */
 export class CheckpointContext {
   readonly #state: CoreState;
@@ -93,12 +125,13 @@ export class CheckpointContext {
   /**
    * Copies the files of `dir` (not `dir` itself) into storage as a new checkpoint, writes
    * `metadata.json` (= `metadata`; it replaces a `metadata.json` in `dir`, as in Determined),
-   * reports it with `resources` (directories as `sub/` with size 0) and sha256 digests, and
-   * returns its uuid. `dir` is not modified.
+   * reports it with `resources` (directories as `sub/` with size 0) and checksums, and returns
+   * its uuid. `dir` is not modified.
    *
-   * Throws `ArgumentError` for metadata without `steps_completed`, `StorageError` for cloud
-   * storage (a later feature), links out of `dir` and file-system failures; nothing is left in
-   * storage then. A failed report (`ApiError`) leaves the stored files in place.
+   * Throws `ArgumentError` for metadata without `steps_completed`, `StorageError` for links out
+   * of `dir`, storage that refuses the files (an unreachable store, missing credentials) and
+   * file-system failures; nothing is left in storage then. A failed report (`ApiError`) leaves
+   * the stored files in place.
    */
   upload(
     dir: string,
@@ -107,12 +140,17 @@ export class CheckpointContext {
   ): Promise<string> {
     return this.#track(async () => {
       this.#checkShard(options);
-      return this.#store(metadata, options.signal, async (staging) => {
+      const treeOptions = {
+        skip: (rel: string) => rel === METADATA_FILE,
+        sha256: options.sha256,
+        signal: options.signal,
+      };
+      if (!isLocalStorage(this.#deps.storage)) {
+        return this.#storeRemote(metadata, options, () => sourcesOf(dir, treeOptions));
+      }
+      return this.#storeLocal(metadata, options, async (staging) => {
         try {
-          return await copyTree(dir, staging, {
-            skip: (rel) => rel === METADATA_FILE,
-            signal: options.signal,
-          });
+          return await copyTree(dir, staging, treeOptions);
         } catch (err: unknown) {
           throw asStorageError(err, `cannot upload ${dir}`);
         }
@@ -121,11 +159,13 @@ export class CheckpointContext {
   }
 
   /**
-   * Gives `fill` a fresh directory inside the checkpoint storage to write the checkpoint's files
-   * into, then stores and reports it as {@link upload} does, and returns the uuid (Determined's
-   * `store_path`). Writing in place saves a copy. The directory is a hidden staging one, renamed
-   * to `<uuid>/` after `fill` returns, so do not keep its path. It may hold only regular files
-   * and directories. If `fill` throws, nothing is stored and its error is rethrown.
+   * Gives `fill` a fresh directory to write the checkpoint's files into, then stores and
+   * reports it as {@link upload} does, and returns the uuid (Determined's `store_path`). For
+   * filesystem storage the directory is inside the checkpoint storage, a hidden staging one
+   * renamed to `<uuid>/` after `fill` returns, so writing in place saves a copy; for object
+   * stores it is a temporary local directory, uploaded then removed. Do not keep its path. It
+   * may hold only regular files and directories. If `fill` throws, nothing is stored and its
+   * error is rethrown.
    *
    * @example
    * const uuid = await core.checkpoint.storePath({ steps_completed: 100 }, async (path) => {
@@ -139,13 +179,26 @@ export class CheckpointContext {
   ): Promise<string> {
     return this.#track(async () => {
       this.#checkShard(options);
-      return this.#store(metadata, options.signal, async (staging, uuid) => {
+      const treeOptions = {
+        skip: (rel: string) => rel === METADATA_FILE,
+        sha256: options.sha256,
+        signal: options.signal,
+      };
+      if (!isLocalStorage(this.#deps.storage)) {
+        const local = await mkdtemp(join(tmpdir(), 'det-checkpoint-'));
+        try {
+          return await this.#storeRemote(metadata, options, async (uuid) => {
+            await fill(local, uuid);
+            return sourcesOf(local, treeOptions);
+          });
+        } finally {
+          await rm(local, { recursive: true, force: true });
+        }
+      }
+      return this.#storeLocal(metadata, options, async (staging, uuid) => {
         await fill(staging, uuid);
         try {
-          return await hashTree(staging, {
-            skip: (rel) => rel === METADATA_FILE,
-            signal: options.signal,
-          });
+          return await hashTree(staging, treeOptions);
         } catch (err: unknown) {
           throw asStorageError(err, `cannot store checkpoint ${uuid}`);
         }
@@ -156,7 +209,7 @@ export class CheckpointContext {
   /**
    * Downloads the checkpoint `uuid` (of any trial) into `dir` and resolves to the target
    * directory, as Determined's `core.checkpoint.download`, with the SDK's download guarantees
-   * (complete or absent, sizes and digests checked). Works after `close()` too.
+   * (complete or absent, sizes and checksums checked). Works after `close()` too.
    */
   async download(uuid: string, dir: string, options: DownloadOptions = {}): Promise<string> {
     const client = this.#state.client;
@@ -195,14 +248,15 @@ export class CheckpointContext {
   }
 
   /**
-   * The common path of `upload` and `storePath`: a staging directory next to the final one,
+   * The filesystem path of `upload` and `storePath`: a staging directory next to the final one,
    * filled by `fill`, completed with `metadata.json`, renamed into place, then reported.
    */
-  async #store(
+  async #storeLocal(
     metadata: CheckpointMetadata,
-    signal: AbortSignal | undefined,
+    options: CheckpointUploadOptions,
     fill: (staging: string, uuid: string) => Promise<TreeManifest>,
   ): Promise<string> {
+    const { signal } = options;
     const wireMetadata = checkMetadata(metadata);
     const base = storageBasePath(this.#deps.storage);
     const uuid = randomUUID();
@@ -222,15 +276,13 @@ export class CheckpointContext {
       manifest = await fill(staging, uuid);
       signal?.throwIfAborted();
       try {
-        // Python's json.dump(indent=2) layout. It replaces a metadata.json of the caller's, as
-        // in Determined, which writes the metadata into the checkpoint directory first.
-        const text = JSON.stringify(wireMetadata, null, 2);
-        // A metadata.json that `fill` wrote is replaced, never written through (it may be a link).
+        // It replaces a metadata.json of the caller's, as in Determined, which writes the
+        // metadata into the checkpoint directory first. A metadata.json that `fill` wrote is
+        // replaced, never written through (it may be a link).
         await rm(join(staging, METADATA_FILE), { force: true });
+        const text = metadataText(wireMetadata);
         await writeFileSynced(join(staging, METADATA_FILE), text);
-        const bytes = Buffer.byteLength(text);
-        manifest.resources[METADATA_FILE] = bytes;
-        manifest.digests[METADATA_FILE] = createHash('sha256').update(text).digest('hex');
+        recordMetadata(manifest, text, options.sha256 === true);
         // Every file was synced as it was written. Once the master has the report, the
         // checkpoint must survive a crash: sync the directories bottom-up, rename the whole
         // tree into place, then sync the directory that now names it.
@@ -249,6 +301,84 @@ export class CheckpointContext {
       });
       throw err;
     }
+    await this.#report(uuid, wireMetadata, manifest, signal);
+    return uuid;
+  }
+
+  /**
+   * The object-store path of `upload` and `storePath`: every object (the files, directory
+   * markers and `metadata.json`) is written under `<prefix>/<uuid>/`, then the checkpoint is
+   * reported. A failed upload deletes what it wrote.
+   */
+  async #storeRemote(
+    metadata: CheckpointMetadata,
+    options: CheckpointUploadOptions,
+    collect: (
+      uuid: string,
+    ) => Promise<{ sources: UploadSource[]; dirs: string[]; sha256: Record<string, string> }>,
+  ): Promise<string> {
+    const wireMetadata = checkMetadata(metadata);
+    const uuid = randomUUID();
+    const { signal } = options;
+    const { sources, dirs, sha256 } = await collect(uuid);
+    const text = metadataText(wireMetadata);
+    const metadataBytes = Buffer.from(text);
+    sources.push({ path: METADATA_FILE, size: metadataBytes.length, bytes: metadataBytes });
+    let store: CheckpointStore;
+    try {
+      store = await openCheckpointStore(this.#deps.storage, uuid, { s3: { env: this.#deps.env } });
+    } catch (err: unknown) {
+      if (err instanceof StorageUnreachableError && err.reason === 'unsupported') {
+        throw new StorageError(
+          `uploading checkpoints to ${this.#deps.storage.type} storage is not supported yet ` +
+            '(directory, shared_fs and s3 are)',
+          { cause: err },
+        );
+      }
+      throw asStorageError(err, `cannot open checkpoint storage for ${uuid}`);
+    }
+    if (!isObjectWriter(store)) {
+      throw new StorageError(
+        `uploading checkpoints to ${this.#deps.storage.type} storage is not supported yet`,
+      );
+    }
+    let crcs: Record<string, string>;
+    try {
+      crcs = await uploadFiles({
+        writer: store,
+        files: sources,
+        dirs,
+        tuning: DEFAULT_UPLOAD_TUNING,
+        retry: this.#state.client.retry,
+        signal,
+      });
+    } catch (err: unknown) {
+      // An unreported checkpoint is garbage: remove what made it into the store.
+      await store.removeAll().catch(() => {
+        // Best effort: the original error matters more than leftover objects.
+      });
+      throw asStorageError(err, `cannot upload checkpoint ${uuid} to ${store.location}`);
+    }
+    const manifest: TreeManifest = { resources: {}, digests: sha256, crc32c: crcs };
+    for (const dir of dirs) {
+      manifest.resources[dir] = 0;
+    }
+    for (const source of sources) {
+      manifest.resources[source.path] = source.size;
+    }
+    if (options.sha256 === true) {
+      manifest.digests[METADATA_FILE] = createHash('sha256').update(text).digest('hex');
+    }
+    await this.#report(uuid, wireMetadata, manifest, signal);
+    return uuid;
+  }
+
+  async #report(
+    uuid: string,
+    metadata: Record<string, unknown>,
+    manifest: TreeManifest,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     await reportCheckpoint(
       this.#state.client,
       {
@@ -261,13 +391,57 @@ export class CheckpointContext {
         resources: Object.fromEntries(
           Object.entries(manifest.resources).map(([path, size]) => [path, String(size)]),
         ),
-        metadata: wireMetadata,
+        metadata,
         training: {},
         storageId: this.#deps.storageId ?? null,
-        digests: manifest.digests,
+        crc32c: manifest.crc32c,
+        ...(Object.keys(manifest.digests).length === 0 ? {} : { digests: manifest.digests }),
       },
       { signal },
     );
-    return uuid;
   }
+}
+
+/** Adds the `metadata.json` the upload wrote to a manifest. */
+function recordMetadata(manifest: TreeManifest, text: string, withSha256: boolean): void {
+  const bytes = Buffer.from(text);
+  manifest.resources[METADATA_FILE] = bytes.length;
+  manifest.crc32c[METADATA_FILE] = crc32cHex(crc32c(bytes));
+  if (withSha256) {
+    manifest.digests[METADATA_FILE] = createHash('sha256').update(bytes).digest('hex');
+  }
+}
+
+/**
+ * The files and directories of `dir` as upload sources, checked as `walkTree` checks them, and
+ * their sha256s when asked for (CRC32Cs are computed by the upload itself).
+ */
+async function sourcesOf(
+  dir: string,
+  options: {
+    skip: (rel: string) => boolean;
+    sha256?: boolean | undefined;
+    signal?: AbortSignal | undefined;
+  },
+): Promise<{ sources: UploadSource[]; dirs: string[]; sha256: Record<string, string> }> {
+  let walk;
+  try {
+    walk = await walkTree(dir, options);
+  } catch (err: unknown) {
+    throw asStorageError(err, `cannot upload ${dir}`);
+  }
+  const sha256: Record<string, string> = {};
+  if (options.sha256 === true) {
+    for (const f of walk.files) {
+      const result = await hashFile(f.from, { sha256: true, sync: false, signal: options.signal });
+      if (result.sha256 !== undefined) {
+        sha256[f.rel] = result.sha256;
+      }
+    }
+  }
+  return {
+    sources: walk.files.map((f) => ({ path: f.rel, size: f.stats.size, file: f.from })),
+    dirs: [...walk.dirs.keys()],
+    sha256,
+  };
 }

@@ -269,6 +269,7 @@ export async function init(options: CoreInitOptions): Promise<CoreContext> {
       taskId: trial.taskId,
       storageId,
       storage,
+      env,
       now,
     }),
     heartbeat,

@@ -167,10 +167,11 @@ describe.skipIf(prerequisites.missing !== undefined)('Core API ⇄ Determined Py
             'sub/note.txt': `step ${steps}\n`.length,
             'sub/empty.txt': 0,
           },
-          // The Python SDK records no digests; that is our extension.
-          digests: {},
           validation: { metrics: { validationMetrics: { val_loss: steps === 20 ? 0.2 : 0.4 } } },
         });
+        // The Python SDK records no checksums; they are our extension.
+        expect(checkpoint.digests).toEqual({});
+        expect(checkpoint.crc32c).toEqual({});
         const config = checkpoint.storageConfig as { type: string; container_path: string };
         expect(config).toMatchObject({ type: 'directory', container_path: args.py_storage });
         const inStorage = await readTree(join(config.container_path, checkpoint.uuid));

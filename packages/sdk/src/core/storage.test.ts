@@ -83,7 +83,7 @@ describe('storageBasePath', () => {
       StorageError,
     );
     for (const type of ['s3', 'gcs', 'azure']) {
-      expect(() => storageBasePath({ type, bucket: 'b' })).toThrow(/later feature/);
+      expect(() => storageBasePath({ type, bucket: 'b' })).toThrow(/is not a filesystem/);
     }
   });
 });

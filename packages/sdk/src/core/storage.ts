@@ -1,9 +1,9 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join, normalize, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join, normalize } from 'node:path';
+
+import { StorageConfigError, parseStorageShortcut, sharedFsSubdir } from '@determined-ts/storage';
 
 import { ArgumentError, StorageError } from '../errors.js';
-import { sharedFsSubdir } from '../storage/resolve.js';
 
 /**
  * An experiment's `checkpoint_storage` block, keys as in Determined's YAML: `{ type: 'directory',
@@ -14,9 +14,6 @@ export interface CheckpointStorageConfig {
   [key: string]: unknown;
 }
 
-/** Determined's URL schemes for `checkpoint_storage` shortcuts, and the storage type each names. */
-const CLOUD_SCHEMES = { s3: 's3', gs: 'gcs' } as const satisfies Record<string, string>;
-
 /**
  * Expands a `checkpoint_storage` string as Determined's Core API does off-cluster
  * (`storage.shared._shortcut_to_config(…, on_cluster=False)`): `/path` or `file:///path` is a
@@ -25,41 +22,14 @@ const CLOUD_SCHEMES = { s3: 's3', gs: 'gcs' } as const satisfies Record<string, 
  * absolute ones.
  */
 export function storageFromShortcut(shortcut: string): CheckpointStorageConfig {
-  const malformed = (why: string): ArgumentError =>
-    new ArgumentError('checkpoint_storage', `malformed checkpoint_storage "${shortcut}": ${why}`);
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(shortcut)?.[1]?.toLowerCase();
-  if (scheme === undefined) {
-    if (shortcut === '') {
-      throw malformed('it is empty');
-    }
-    if (/[?#]/.test(shortcut)) {
-      throw malformed('a path must not contain a query or fragment');
-    }
-    return { type: 'directory', container_path: resolve(shortcut) };
-  }
-  let url: URL;
   try {
-    url = new URL(shortcut);
-  } catch {
-    throw malformed('not a URL');
-  }
-  if (url.search !== '' || url.hash !== '') {
-    throw malformed('a query or fragment is not allowed');
-  }
-  if (scheme === 'file') {
-    if (url.host !== '') {
-      throw malformed('a host in a file URL is not allowed');
+    return parseStorageShortcut(shortcut) as CheckpointStorageConfig;
+  } catch (err: unknown) {
+    if (err instanceof StorageConfigError) {
+      throw new ArgumentError('checkpoint_storage', err.message);
     }
-    return { type: 'directory', container_path: fileURLToPath(url) };
+    throw err;
   }
-  if (scheme === 's3' || scheme === 'gs') {
-    return {
-      type: CLOUD_SCHEMES[scheme],
-      bucket: url.host,
-      prefix: decodeURIComponent(url.pathname.replace(/^\/+/, '')),
-    };
-  }
-  throw malformed('only paths, file://, s3:// and gs:// shortcuts are supported');
 }
 
 /**
@@ -97,10 +67,15 @@ function absolutePathKey(config: CheckpointStorageConfig, key: string): string {
   return normalize(value);
 }
 
+/** Whether checkpoints of this storage are directories on a filesystem (else objects in a store). */
+export function isLocalStorage(config: CheckpointStorageConfig): boolean {
+  return config.type === 'directory' || config.type === 'shared_fs';
+}
+
 /**
  * The directory that holds `<uuid>/` checkpoint directories for filesystem storage, as
  * Determined's `SharedFSStorageManager` computes it off-cluster. Other types throw a
- * `StorageError`: writing to cloud storage from TypeScript is a later feature.
+ * `StorageError` (they are object stores).
  */
 export function storageBasePath(config: CheckpointStorageConfig): string {
   switch (config.type) {
@@ -111,9 +86,6 @@ export function storageBasePath(config: CheckpointStorageConfig): string {
       return join(host, sharedFsSubdir(host, config.storage_path));
     }
     default:
-      throw new StorageError(
-        `checkpoint storage type '${config.type}' is not supported by the TypeScript Core API yet ` +
-          `(writing to s3, gcs and azure is a later feature); use 'directory' or 'shared_fs' storage`,
-      );
+      throw new StorageError(`checkpoint storage type '${config.type}' is not a filesystem`);
   }
 }

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+
+import { crc32c, crc32cHex } from '@determined-ts/storage';
 
 import { StorageError } from '../errors.js';
 import { writeAll } from './fsync.js';
@@ -11,14 +14,54 @@ import { writeAll } from './fsync.js';
 export interface TreeManifest {
   /** Relative path → size; directories end with `/` and have size 0 (Determined's `_list_directory`). */
   resources: Record<string, number>;
-  /** Relative file path → lowercase hex sha256. */
+  /** Relative file path → lowercase hex sha256 (when asked for). */
   digests: Record<string, string>;
+  /** Relative file path → CRC32C, 8 lowercase hex digits. */
+  crc32c: Record<string, string>;
 }
 
 export interface TreeOptions {
   /** Relative paths to leave out (e.g. a `metadata.json` the upload writes itself). */
   skip?: (rel: string) => boolean;
+  /** Record each file's sha256 besides its CRC32C. @default false */
+  sha256?: boolean;
   signal?: AbortSignal;
+}
+
+/** A file's checksums as it streams by: CRC32C always, sha256 when asked. */
+class FileSums {
+  size = 0;
+  #crc = 0;
+  readonly #hash: Hash | undefined;
+
+  constructor(withSha256: boolean) {
+    this.#hash = withSha256 ? createHash('sha256') : undefined;
+  }
+
+  update(bytes: Buffer): void {
+    this.size += bytes.length;
+    this.#crc = crc32c(bytes, this.#crc);
+    this.#hash?.update(bytes);
+  }
+
+  result(): FileResult {
+    return { size: this.size, crc32c: crc32cHex(this.#crc), sha256: this.#hash?.digest('hex') };
+  }
+}
+
+interface FileResult {
+  size: number;
+  crc32c: string;
+  sha256: string | undefined;
+}
+
+/** Adds one file's result to a manifest. */
+function record(manifest: TreeManifest, rel: string, file: FileResult): void {
+  manifest.resources[rel] = file.size;
+  manifest.crc32c[rel] = file.crc32c;
+  if (file.sha256 !== undefined) {
+    manifest.digests[rel] = file.sha256;
+  }
 }
 
 const READ_CHUNK_BYTES = 1 << 20;
@@ -77,24 +120,23 @@ async function resolveEntry(
 }
 
 /**
- * Copies one file, hashing the bytes as they stream through (no second read), and syncs the copy
- * to disk before closing it: a reported checkpoint must survive a crash.
+ * Copies one file, checksumming the bytes as they stream through (no second read), and syncs
+ * the copy to disk before closing it: a reported checkpoint must survive a crash.
  */
 async function copyFileHashing(
   src: string,
   dst: string,
   stats: Stats,
-  signal: AbortSignal | undefined,
-): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
+  options: TreeOptions,
+): Promise<FileResult> {
+  const sums = new FileSums(options.sha256 === true);
+  const signal = options.signal;
   // `wx`: the staging directory is ours and fresh, so an existing file means a bug or a race.
   const out = await open(dst, 'wx', stats.mode & 0o777);
   try {
     for await (const chunk of createReadStream(src, { highWaterMark: READ_CHUNK_BYTES, signal })) {
       const buf = chunk as Buffer;
-      hash.update(buf);
-      size += buf.length;
+      sums.update(buf);
       await writeAll(out, buf);
     }
     // As shutil.copy2, which Determined's shared_fs upload uses: keep the modification time.
@@ -103,31 +145,34 @@ async function copyFileHashing(
   } finally {
     await out.close();
   }
-  return { size, sha256: hash.digest('hex') };
+  return sums.result();
 }
 
-/** Hashes one file in place and syncs it to disk (`storePath` files were written by the caller). */
-async function hashFile(
+/**
+ * Checksums one file in place and, for local storage, syncs it to disk (`storePath` files were
+ * written by the caller).
+ */
+export async function hashFile(
   path: string,
-  signal: AbortSignal | undefined,
-): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
+  options: TreeOptions & { sync?: boolean },
+): Promise<FileResult> {
+  const sums = new FileSums(options.sha256 === true);
+  const signal = options.signal;
   // Read-only suffices for fsync on Linux and macOS, and works for files the caller made 0444.
   const handle = await open(path, 'r');
   try {
     const stream = handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES, autoClose: false });
     for await (const chunk of stream) {
       signal?.throwIfAborted();
-      const buf = chunk as Buffer;
-      hash.update(buf);
-      size += buf.length;
+      sums.update(chunk as Buffer);
     }
-    await handle.sync();
+    if (options.sync !== false) {
+      await handle.sync();
+    }
   } finally {
     await handle.close();
   }
-  return { size, sha256: hash.digest('hex') };
+  return sums.result();
 }
 
 /** Files copied at once: hashing and writing overlap, and small files stop being latency-bound. */
@@ -154,18 +199,22 @@ async function runPool(jobs: readonly (() => Promise<void>)[], limit: number): P
   }
 }
 
+/** What {@link walkTree} found: every entry in order, and the files among them. */
+export interface TreeWalk {
+  /** Relative paths in listing order; directories end with `/`. */
+  order: string[];
+  /** Directories by relative path (with `/`), with their mode. */
+  dirs: Map<string, number>;
+  /** Files: relative path, the path to read (links resolved) and its stats. */
+  files: { rel: string; from: string; stats: Stats }[];
+}
+
 /**
- * Copies the contents of `src` into the existing, empty directory `dst`, computing each file's
- * sha256 while copying. Directories are listed in `resources` with a trailing `/`. Links inside
- * `src` are stored as the files or directories they point to; links leading out of `src`,
- * dangling links, link cycles and special files throw a `StorageError`, before any file is
- * copied.
+ * Walks `src` with every check an upload needs, before any byte moves. Links inside `src` stand
+ * for the files or directories they point to; links leading out of `src`, dangling links, link
+ * cycles and special files throw a `StorageError`.
  */
-export async function copyTree(
-  src: string,
-  dst: string,
-  options: TreeOptions = {},
-): Promise<TreeManifest> {
+export async function walkTree(src: string, options: TreeOptions = {}): Promise<TreeWalk> {
   let rootReal: string;
   try {
     rootReal = await realpath(src);
@@ -178,12 +227,9 @@ export async function copyTree(
     }
     throw new StorageError(`cannot upload ${src}: ${(err as Error).message}`, { cause: err });
   }
-  // First the walk: every check, and the directories; then the file copies, in parallel.
-  const order: string[] = [];
-  const files: { rel: string; from: string; to: string; stats: Stats }[] = [];
+  const found: TreeWalk = { order: [], dirs: new Map(), files: [] };
   const walk = async (
     srcDir: string,
-    dstDir: string,
     prefix: string,
     ancestors: ReadonlySet<string>,
   ): Promise<void> => {
@@ -196,46 +242,63 @@ export async function copyTree(
         continue;
       }
       const { path, stats } = await resolveEntry(rootReal, join(srcDir, entry.name), rel, entry);
-      const to = join(dstDir, entry.name);
       if (stats.isDirectory()) {
         const real = entry.isSymbolicLink() ? path : join(srcDir, entry.name);
         if (ancestors.has(real)) {
           throw new StorageError(`refusing '${rel}': a symbolic link that loops back to ${real}`);
         }
-        await mkdir(to, { mode: stats.mode & 0o777 });
-        order.push(`${rel}/`);
-        await walk(path, to, `${rel}/`, new Set([...ancestors, real]));
+        found.order.push(`${rel}/`);
+        found.dirs.set(`${rel}/`, stats.mode & 0o777);
+        await walk(path, `${rel}/`, new Set([...ancestors, real]));
       } else {
-        order.push(rel);
-        files.push({ rel, from: path, to, stats });
+        found.order.push(rel);
+        found.files.push({ rel, from: path, stats });
       }
     }
   };
-  await walk(rootReal, dst, '', new Set([rootReal]));
-  const copied = new Map<string, { size: number; sha256: string }>();
+  await walk(rootReal, '', new Set([rootReal]));
+  return found;
+}
+
+/**
+ * Copies the contents of `src` into the existing, empty directory `dst`, computing each file's
+ * CRC32C (and sha256 when asked) while copying. Directories are listed in `resources` with a
+ * trailing `/`. Links are followed as {@link walkTree} says, before any file is copied.
+ */
+export async function copyTree(
+  src: string,
+  dst: string,
+  options: TreeOptions = {},
+): Promise<TreeManifest> {
+  const { order, dirs, files } = await walkTree(src, options);
+  for (const [rel, mode] of dirs) {
+    await mkdir(join(dst, rel), { mode });
+  }
+  const copied = new Map<string, FileResult>();
   await runPool(
     files.map((f) => async () => {
-      copied.set(f.rel, await copyFileHashing(f.from, f.to, f.stats, options.signal));
+      copied.set(f.rel, await copyFileHashing(f.from, join(dst, f.rel), f.stats, options));
     }),
     COPY_CONCURRENCY,
   );
-  const manifest: TreeManifest = { resources: {}, digests: {} };
+  const manifest: TreeManifest = { resources: {}, digests: {}, crc32c: {} };
   for (const rel of order) {
     const file = copied.get(rel);
-    manifest.resources[rel] = file?.size ?? 0;
-    if (file !== undefined) {
-      manifest.digests[rel] = file.sha256;
+    if (file === undefined) {
+      manifest.resources[rel] = 0;
+    } else {
+      record(manifest, rel, file);
     }
   }
   return manifest;
 }
 
 /**
- * Lists and hashes the tree at `root` in place (for `storePath`, whose files are already in
+ * Lists and checksums the tree at `root` in place (for `storePath`, whose files are already in
  * storage). Any link is refused: storage must hold only regular files and directories.
  */
 export async function hashTree(root: string, options: TreeOptions = {}): Promise<TreeManifest> {
-  const manifest: TreeManifest = { resources: {}, digests: {} };
+  const manifest: TreeManifest = { resources: {}, digests: {}, crc32c: {} };
   const walk = async (dir: string, prefix: string): Promise<void> => {
     const entries = (await readdir(dir, { withFileTypes: true })).sort(byName);
     for (const entry of entries) {
@@ -249,9 +312,7 @@ export async function hashTree(root: string, options: TreeOptions = {}): Promise
         manifest.resources[`${rel}/`] = 0;
         await walk(join(dir, entry.name), `${rel}/`);
       } else if (entry.isFile()) {
-        const { size, sha256 } = await hashFile(join(dir, entry.name), options.signal);
-        manifest.resources[rel] = size;
-        manifest.digests[rel] = sha256;
+        record(manifest, rel, await hashFile(join(dir, entry.name), options));
       } else {
         throw new StorageError(
           `cannot store '${rel}': checkpoint files written with storePath must be regular ` +

@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { partialDirs, startDownloadMaster } from '../../test/download-helpers.js';
 import type { DownloadMaster } from '../../test/download-helpers.js';
-import { startFaultProxy } from '../../test/fault-proxy.js';
-import type { Fault, FaultProxy } from '../../test/fault-proxy.js';
+import { startFaultProxy } from '../../../storage/test/fault-proxy.js';
+import type { Fault, FaultProxy } from '../../../storage/test/fault-proxy.js';
 import { Checkpoint } from '../checkpoint.js';
 import { createClient } from '../client.js';
 import { IntegrityError, NetworkError } from '../errors.js';

@@ -1,17 +1,22 @@
 import { mkdir, rm } from 'node:fs/promises';
 
+import {
+  ArchiveUnpacking,
+  HashPool,
+  IdleTimeout,
+  TarFormatError,
+  TarTruncatedError,
+  isWorthAPool,
+  openRawBody,
+  parseContentRange,
+  raceAbort,
+  withRetry,
+} from '@determined-ts/storage';
+import type { Manifest, ProgressReporter } from '@determined-ts/storage';
+
 import { createApiError } from '../client.js';
 import type { Client, RetryPolicy, StreamedResponse } from '../client.js';
 import { ArgumentError, IntegrityError, NetworkError } from '../errors.js';
-import { HashPool, isWorthAPool } from './hash-pool.js';
-import { openRawBody } from './http-body.js';
-import { parseContentRange } from './http-response.js';
-import { IdleTimeout, raceAbort } from './idle-timeout.js';
-import type { Manifest } from './manifest.js';
-import type { ProgressReporter } from './progress.js';
-import { withRetry } from './retry.js';
-import { TarFormatError, TarTruncatedError } from './tar-reader.js';
-import { ArchiveUnpacking } from './unpacker.js';
 
 /** How long an archive request may go without a byte (the AWS CRT's throughput floor). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
@@ -64,7 +69,8 @@ class Transient extends Error {
  */
 export async function fetchArchive(job: ArchiveFetch): Promise<void> {
   const idleTimeoutMs = checkIdleTimeout(job.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
-  const pool = isWorthAPool(job.manifest.files) ? new HashPool() : undefined;
+  // CRC32Cs are checked on the way to disk; the pool is for sha256s.
+  const pool = isWorthAPool(job.manifest.files, { isCrcInline: true }) ? new HashPool() : undefined;
   const download = new ArchiveDownload(job, pool, idleTimeoutMs);
   try {
     await withRetry(
@@ -81,7 +87,8 @@ export async function fetchArchive(job: ArchiveFetch): Promise<void> {
   }
 }
 
-function checkIdleTimeout(ms: unknown): number {
+/** Checks an `idleTimeoutMs` option: a positive number of milliseconds (Infinity: no limit). */
+export function checkIdleTimeout(ms: unknown): number {
   if (typeof ms !== 'number' || Number.isNaN(ms) || ms <= 0) {
     throw new ArgumentError(
       'idle-timeout',

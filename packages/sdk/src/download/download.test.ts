@@ -1,20 +1,38 @@
-import { lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import {
+  LocalStore,
+  STALE_TEMP_AGE_MS,
+  StorageUnreachableError,
+  TransientStorageError,
+  createTempSibling,
+} from '@determined-ts/storage';
+import type {
+  CheckpointStore,
+  ObjectRead,
+  ObjectReadOptions,
+  StoreResolver,
+} from '@determined-ts/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { startFakeS3 } from '../../../storage/test/fake-s3.js';
+import { deadPid, hostTagOf, leftover } from '../../../storage/test/temp-siblings.js';
+import { inProcessMaster, makeTree } from '../../test/core-helpers.js';
+import type { TestMaster } from '../../test/core-helpers.js';
 import {
+  crc32cOf,
   partialDirs,
   readTree,
   startDownloadMaster,
   writeTree,
 } from '../../test/download-helpers.js';
 import type { DownloadMaster } from '../../test/download-helpers.js';
+import { getCheckpoint } from '../api/checkpoints.js';
 import { Checkpoint } from '../checkpoint.js';
+import { init } from '../core/init.js';
 import { ArgumentError, CheckpointStateError, IntegrityError, StorageError } from '../errors.js';
-import { StorageUnreachableError } from '../storage/backend.js';
-import type { StorageBackend } from '../storage/backend.js';
-import { LocalStorage } from '../storage/local.js';
+import { downloadCheckpoint } from './download.js';
 import type { DownloadEvent } from './events.js';
 
 let m: DownloadMaster;
@@ -35,6 +53,18 @@ const TREE = {
   'empty/': null,
 };
 
+/** `s3` storage in the fake S3's bucket, under `ckpts/`. */
+function s3Storage(endpoint: string): Record<string, string> {
+  return {
+    type: 's3',
+    bucket: 'det-test',
+    prefix: 'ckpts',
+    endpoint_url: endpoint,
+    access_key: 'AKID',
+    secret_key: 'secret',
+  };
+}
+
 /** The same checkpoint with some of its data changed, as another master might describe it. */
 function variant(c: Checkpoint, change: Partial<Checkpoint>): Checkpoint {
   return new Checkpoint({ ...c, ...change }, c.client);
@@ -42,6 +72,52 @@ function variant(c: Checkpoint, change: Partial<Checkpoint>): Checkpoint {
 
 const archiveRequests = (): number =>
   m.requests.filter((r) => r.startsWith('GET /checkpoints/')).length;
+
+/** An `errno` error, as `node:fs` throws them. */
+function fsError(code: string, message: string): Error {
+  return Object.assign(new Error(`${code}: ${message}`), { code });
+}
+
+/**
+ * Opens directory storage as a store without `localFile`, so that downloads take the ranged
+ * engine as they do from object stores. `onRead` sees each read (the options it was asked
+ * with) and may hand back another in its place.
+ */
+function rangedStore(
+  onRead: (path: string, read: ObjectRead, options: ObjectReadOptions) => ObjectRead,
+): StoreResolver {
+  return (config, uuid) => {
+    const local = new LocalStore('directory', join(String(config.container_path), uuid));
+    const store: CheckpointStore = {
+      type: local.type,
+      location: local.location,
+      probe: () => local.probe(),
+      list: () => local.list(),
+      read: async (path, options) => onRead(path, await local.read(path, options), options),
+      remove: (paths) => local.remove(paths),
+      removeAll: () => local.removeAll(),
+    };
+    return Promise.resolve(store);
+  };
+}
+
+/** `read` with a body that yields the first `keepBytes` of it, then throws `error`. */
+function failingAfter(read: ObjectRead, keepBytes: number, error: Error): ObjectRead {
+  async function* body(): AsyncGenerator<Uint8Array> {
+    let sent = 0;
+    for await (const chunk of read.body) {
+      const piece = chunk.subarray(0, Math.max(0, keepBytes - sent));
+      if (piece.byteLength > 0) {
+        sent += piece.byteLength;
+        yield piece;
+      }
+      if (sent >= keepBytes) {
+        throw error;
+      }
+    }
+  }
+  return { ...read, body: body() };
+}
 
 describe('download (direct)', () => {
   it('copies every file and directory of directory storage into checkpoints/<uuid>', async () => {
@@ -99,7 +175,7 @@ describe('download (direct)', () => {
     expect(events[0]).toMatchObject({
       type: 'start',
       mode: 'direct',
-      source: `shared_fs:${join(host, 'ckpts', c.uuid)}`,
+      source: join(host, 'ckpts', c.uuid),
     });
   });
 
@@ -116,7 +192,7 @@ describe('download (direct)', () => {
   });
 
   it('fails with IntegrityError and leaves nothing when a sha256 does not match', async () => {
-    const c = await m.seed({ 'a.bin': 'good bytes', 'b.bin': 'other' });
+    const c = await m.seed({ 'a.bin': 'good bytes', 'b.bin': 'other' }, { crc32c: false });
     await writeFile(join(m.storageDir, c.uuid, 'a.bin'), 'evil bytes'); // same size
     const target = join(m.workDir, 'out');
     const err = await c.download(target).catch((e: unknown) => e);
@@ -127,8 +203,25 @@ describe('download (direct)', () => {
     expect(await partialDirs(m.workDir)).toEqual([]);
   });
 
-  it('fails when a file has another size than resources list (kernel copy path)', async () => {
-    const c = await m.seed({ 'a.bin': '12345' }, { digests: false });
+  it('fails with IntegrityError naming the file when a byte flipped in storage breaks its CRC32C', async () => {
+    // As the Core API records checkpoints: CRC32C only.
+    const c = await m.seed({ 'a.bin': 'good bytes', 'b.bin': 'other' }, { digests: false });
+    expect(c.crc32c).toEqual({ 'a.bin': crc32cOf('good bytes'), 'b.bin': crc32cOf('other') });
+    const file = await open(join(m.storageDir, c.uuid, 'a.bin'), 'r+');
+    await file.write(Buffer.from('G'), 0, 1, 0); // same size, one byte changed
+    await file.close();
+    const target = join(m.workDir, 'out');
+    const err = await c.download(target, { mode: 'direct' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).path).toBe('a.bin');
+    expect((err as Error).message).toMatch(/^a\.bin: CRC32C [0-9a-f]{8} does not match/);
+    expect((err as Error).message).toContain(crc32cOf('good bytes'));
+    await expect(lstat(target)).rejects.toThrow(/ENOENT/);
+    expect(await partialDirs(m.workDir)).toEqual([]);
+  });
+
+  it('fails when a file has another size than resources list (no checksums recorded)', async () => {
+    const c = await m.seed({ 'a.bin': '12345' }, { digests: false, crc32c: false });
     await writeFile(join(m.storageDir, c.uuid, 'a.bin'), '1234567');
     const target = join(m.workDir, 'out');
     await expect(c.download(target)).rejects.toThrow(/a\.bin: got 7 bytes.*list 5/);
@@ -136,7 +229,7 @@ describe('download (direct)', () => {
     expect(await partialDirs(m.workDir)).toEqual([]);
   });
 
-  it('fails when a file is shorter than resources list (hashing path)', async () => {
+  it('fails when a file is shorter than resources list (checksums recorded)', async () => {
     const c = await m.seed({ 'a.bin': '12345' });
     await writeFile(join(m.storageDir, c.uuid, 'a.bin'), '123');
     await expect(c.download(join(m.workDir, 'out'))).rejects.toBeInstanceOf(IntegrityError);
@@ -181,27 +274,16 @@ describe('download (direct)', () => {
 
   it('retries a file whose read fails transiently, and counts its bytes once', async () => {
     const c = await m.seed({ 'a.bin': 'x'.repeat(10_000), 'b.bin': 'y'.repeat(5000) });
+    const reads: string[] = [];
     let failures = 0;
-    const flaky = (config: Record<string, unknown>, uuid: string): Promise<StorageBackend> => {
-      const local = new LocalStorage('directory', join(String(config.container_path), uuid));
-      return Promise.resolve({
-        source: local.source,
-        probe: () => local.probe(),
-        list: () => local.list(),
-        stat: (p) => local.stat(p),
-        async *read(path, options) {
-          let n = 0;
-          for await (const chunk of local.read(path, options)) {
-            yield chunk;
-            n += chunk.byteLength;
-            if (path === 'a.bin' && failures === 0 && n > 0) {
-              failures += 1;
-              throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
-            }
-          }
-        },
-      });
-    };
+    const flaky = rangedStore((path, read, options) => {
+      reads.push(`${path}@${options.range?.start ?? 0}`);
+      if (path !== 'a.bin' || failures > 0) {
+        return read;
+      }
+      failures += 1;
+      return failingAfter(read, 4000, fsError('EIO', 'i/o error, read'));
+    });
     const events: DownloadEvent[] = [];
     const dir = await c.download(join(m.workDir, 'out'), {
       storage: flaky,
@@ -211,28 +293,82 @@ describe('download (direct)', () => {
     });
     expect(failures).toBe(1);
     expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe('x'.repeat(10_000));
-    const last = events.filter((e) => e.type === 'progress').at(-1);
-    expect(last).toMatchObject({ bytes: 15_000, totalBytes: 15_000 });
+    // The retry asks only for the bytes the failed read did not deliver.
+    expect(reads.filter((r) => r.startsWith('a.bin')).sort()).toEqual(['a.bin@0', 'a.bin@4000']);
+    expect(events[0]).toMatchObject({ type: 'start', source: join(m.storageDir, c.uuid) });
+    const bytes = events.flatMap((e) => (e.type === 'progress' ? [e.bytes] : []));
+    expect(Math.max(...bytes)).toBe(15_000);
+    expect(events.filter((e) => e.type === 'progress').at(-1)).toMatchObject({
+      bytes: 15_000,
+      totalBytes: 15_000,
+    });
+    expect(await partialDirs(m.workDir)).toEqual([]);
   });
 
   it('does not retry a failure that is not transient', async () => {
     const c = await m.seed({ 'a.bin': 'a' });
     let reads = 0;
-    const broken = (): Promise<StorageBackend> =>
-      Promise.resolve({
-        source: 'broken:',
-        probe: () => Promise.resolve(),
-        list: () => Promise.resolve([]),
-        stat: () => Promise.resolve(undefined),
-        read: () => {
-          reads += 1;
-          throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
-        },
-      });
-    await expect(
-      c.download(join(m.workDir, 'out'), { storage: broken, retry: { baseDelayMs: 0 } }),
-    ).rejects.toThrow(/EACCES/);
+    const broken = rangedStore((_path, read) => {
+      reads += 1;
+      return failingAfter(read, 0, fsError('EACCES', 'permission denied'));
+    });
+    const target = join(m.workDir, 'out');
+    const err = await c
+      .download(target, { storage: broken, retry: { baseDelayMs: 0 } })
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/EACCES/);
+    expect(err).not.toBeInstanceOf(TransientStorageError);
     expect(reads).toBe(1);
+    // Not worth resuming: nothing of the download is kept.
+    await expect(lstat(target)).rejects.toThrow(/ENOENT/);
+    expect(await partialDirs(m.workDir)).toEqual([]);
+  });
+
+  it('keeps the partial download when reads keep failing transiently, for the next one to finish', async () => {
+    const c = await m.seed({ 'a.bin': 'x'.repeat(5000), 'b.bin': 'y'.repeat(10_000) });
+    let isFailing = true;
+    const reads: string[] = [];
+    const store = rangedStore((path, read, options) => {
+      reads.push(`${path}@${options.range?.start ?? 0}`);
+      return isFailing && path === 'a.bin'
+        ? failingAfter(read, 0, fsError('EIO', 'i/o error, read'))
+        : read;
+    });
+    const target = join(m.workDir, 'out');
+    // One connection, largest file first: b.bin is complete before a.bin fails.
+    const options = { storage: store, concurrency: 1, retry: { attempts: 2, baseDelayMs: 0 } };
+    const err = await c.download(target, options).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientStorageError);
+    expect(reads).toEqual(['b.bin@0', 'a.bin@0', 'a.bin@0']);
+    await expect(lstat(target)).rejects.toThrow(/ENOENT/);
+    const [temp, ...others] = await partialDirs(m.workDir);
+    expect(others).toEqual([]);
+    expect(await readdir(join(m.workDir, temp ?? ''))).toContain('.det-download-journal');
+
+    isFailing = false;
+    reads.length = 0;
+    const dir = await c.download(target, options);
+    expect(reads).toEqual(['a.bin@0']); // b.bin is taken from the partial download
+    expect(await readTree(dir)).toEqual({
+      'a.bin': 'x'.repeat(5000),
+      'b.bin': 'y'.repeat(10_000),
+      'metadata.json': `${JSON.stringify(c.metadata, null, 2)}\n`,
+    });
+    expect(await partialDirs(m.workDir)).toEqual([]);
+  });
+
+  it('removes the partial download on a transient failure when told not to resume', async () => {
+    const c = await m.seed({ 'a.bin': 'x'.repeat(10_000) });
+    const store = rangedStore((_path, read) =>
+      failingAfter(read, 0, fsError('EIO', 'i/o error, read')),
+    );
+    const target = join(m.workDir, 'out');
+    const err = await c
+      .download(target, { storage: store, resume: false, retry: { attempts: 2, baseDelayMs: 0 } })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientStorageError);
+    await expect(lstat(target)).rejects.toThrow(/ENOENT/);
+    expect(await partialDirs(m.workDir)).toEqual([]);
   });
 });
 
@@ -262,14 +398,22 @@ describe('download (target)', () => {
     expect(await readTree(target)).toEqual({ 'metadata.json': TREE['metadata.json'] });
   });
 
-  it('does not take a target whose files have the right sizes but other bytes', async () => {
-    const c = await m.seed({ 'a.bin': 'aaaa' });
-    const target = join(m.workDir, 'out');
-    await c.download(target);
-    await writeFile(join(target, 'a.bin'), 'bbbb');
-    await expect(c.download(target)).rejects.toThrow(/a\.bin does not match its sha256/);
-    expect(await readFile(join(target, 'a.bin'), 'utf8')).toBe('bbbb');
-  });
+  it.each([
+    ['sha256', { crc32c: false }],
+    ['CRC32C', { digests: false }],
+  ])(
+    'does not take a target whose files have the right sizes but another %s',
+    async (_checksum, recorded) => {
+      const c = await m.seed({ 'a.bin': 'aaaa' }, recorded);
+      const target = join(m.workDir, 'out');
+      await c.download(target);
+      await writeFile(join(target, 'a.bin'), 'bbbb');
+      await expect(c.download(target)).rejects.toThrow(
+        /a\.bin does not match its recorded checksum/,
+      );
+      expect(await readFile(join(target, 'a.bin'), 'utf8')).toBe('bbbb');
+    },
+  );
 
   it('does not take a target with a truncated file', async () => {
     const c = await m.seed({ 'a.bin': 'aaaa' }, { digests: false });
@@ -421,13 +565,58 @@ describe('download (states and modes)', () => {
     expect(archiveRequests()).toBe(0);
   });
 
-  it('falls back for s3 storage, which has no direct backend yet', async () => {
-    const seeded = await m.seed({ 'a.bin': 'a' });
-    const c = variant(seeded, { storageConfig: { type: 's3', bucket: 'b' } });
-    // The master still reads the real (directory) storage.
-    const dir = await c.download(join(m.workDir, 'out'));
-    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe('a');
-    expect(archiveRequests()).toBe(1);
+  it('reads s3 storage directly, one GET per object', async () => {
+    const fake = await startFakeS3();
+    try {
+      const seeded = await m.seed({ 'a.bin': 'from s3', 'sub/b.bin': 'b'.repeat(3000) });
+      for (const path of ['a.bin', 'sub/b.bin']) {
+        const bytes = await readFile(join(m.storageDir, seeded.uuid, path));
+        fake.putObject('det-test', `ckpts/${seeded.uuid}/${path}`, bytes, { crc32c: true });
+      }
+      const c = variant(seeded, { storageConfig: s3Storage(fake.endpoint) });
+      const events: DownloadEvent[] = [];
+      const dir = await c.download(join(m.workDir, 'out'), {
+        mode: 'direct',
+        env: {},
+        onProgress: (e) => events.push(e),
+      });
+      expect(await readTree(dir)).toEqual({
+        'a.bin': 'from s3',
+        'metadata.json': `${JSON.stringify(c.metadata, null, 2)}\n`,
+        'sub/': null,
+        'sub/b.bin': 'b'.repeat(3000),
+      });
+      expect(events[0]).toMatchObject({
+        type: 'start',
+        mode: 'direct',
+        source: `s3://det-test/ckpts/${c.uuid}`,
+      });
+      expect(fake.requests.filter((r) => r.method === 'GET' && r.key !== '').length).toBe(2);
+      expect(archiveRequests()).toBe(0);
+      expect(await partialDirs(m.workDir)).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('falls back to the master in auto mode when s3 storage lacks the checkpoint', async () => {
+    const fake = await startFakeS3();
+    try {
+      const seeded = await m.seed({ 'a.bin': 'a' });
+      // The bucket holds nothing of it: the master still reads the real (directory) storage.
+      const c = variant(seeded, { storageConfig: s3Storage(fake.endpoint) });
+      const events: DownloadEvent[] = [];
+      const dir = await c.download(join(m.workDir, 'out'), {
+        env: {},
+        onProgress: (e) => events.push(e),
+      });
+      expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe('a');
+      expect(events[0]).toMatchObject({ type: 'start', mode: 'master' });
+      expect(fake.requests.length).toBeGreaterThan(0);
+      expect(archiveRequests()).toBe(1);
+    } finally {
+      await fake.close();
+    }
   });
 });
 
@@ -448,7 +637,7 @@ describe('downloadIter', () => {
       totalBytes: 5000,
       totalFiles: 2,
       mode: 'direct',
-      source: `directory:${join(m.storageDir, c.uuid)}`,
+      source: join(m.storageDir, c.uuid),
     });
     // Nothing of the target existed yet when start arrived.
     expect(filesAtStart?.filter((n) => n !== 'storage')).toEqual([]);
@@ -479,5 +668,41 @@ describe('downloadIter', () => {
       onProgress: (e) => events.push(e),
     });
     expect(events.filter((e) => e.type === 'progress')).toHaveLength(2);
+  });
+});
+
+describe('download (stale temp siblings)', () => {
+  let dir: string;
+  let target: string;
+  let master: TestMaster;
+  beforeEach(async () => {
+    master = await inProcessMaster();
+    dir = join(master.dir, 'downloads');
+    target = join(dir, 'ckpt');
+    await mkdir(dir);
+  });
+  afterEach(async () => {
+    await master.close();
+  });
+
+  it('a download sweeps the stale leftovers of its target, and leaves only the target', async () => {
+    const core = await init({
+      master: master.url,
+      fetch: master.fetch,
+      env: master.env,
+      shipOutput: false,
+      closeOnExit: false,
+      config: { searcher: { metric: 'loss' }, checkpoint_storage: join(master.dir, 'storage') },
+    });
+    await makeTree(join(master.dir, 'src'), { 'w.bin': 'weights' });
+    const uuid = await core.run(() =>
+      core.checkpoint.upload(join(master.dir, 'src'), { steps_completed: 1 }),
+    );
+    const tag = hostTagOf(await createTempSibling(join(dir, 'probe')));
+    const old = STALE_TEMP_AGE_MS + 60_000;
+    await leftover(dir, `.ckpt.partial-${deadPid()}-${tag}-0123456789ab`, old);
+    const checkpoint = await getCheckpoint(core.client, uuid);
+    await downloadCheckpoint({ ...checkpoint, client: core.client }, target);
+    expect((await readdir(dir)).filter((n) => n.includes('ckpt'))).toEqual(['ckpt']);
   });
 });

@@ -1,30 +1,46 @@
-import { lstat, writeFile } from 'node:fs/promises';
+import { lstat, open, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { abortReason } from '../client.js';
-import type { Client, RetryPolicy } from '../client.js';
-import { ArgumentError, CheckpointStateError, StorageError } from '../errors.js';
+import {
+  DEFAULT_TUNING,
+  JOURNAL_NAME,
+  Journal,
+  ProgressReporter,
+  StorageUnreachableError,
+  TransientStorageError,
+  abortReason,
+  buildManifest,
+  commitTarget,
+  createTempSibling,
+  fetchCheckpoint,
+  inspectTarget,
+  openCheckpointStore,
+  pruneTemp,
+  releaseTempSibling,
+  removeQuietly,
+} from '@determined-ts/storage';
+import type {
+  CheckpointStore,
+  RetryPolicy,
+  StoredObject,
+  TransferTuning,
+} from '@determined-ts/storage';
+
+import type { Client } from '../client.js';
+import { ArgumentError, CheckpointStateError, NetworkError, StorageError } from '../errors.js';
 import type { CheckpointData } from '../models.js';
-import { StorageUnreachableError } from '../storage/backend.js';
-import type { StorageBackend } from '../storage/backend.js';
-import { resolveDirectStorage } from '../storage/resolve.js';
-import { archiveUrl, fetchArchive } from './archive.js';
-import { copyDirect } from './direct.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, archiveUrl, checkIdleTimeout, fetchArchive } from './archive.js';
 import type { DownloadEvent, DownloadMode, DownloadOptions } from './events.js';
-import { buildManifest } from './manifest.js';
-import { ProgressReporter } from './progress.js';
-import { commitTarget, createTempSibling, inspectTarget, removeQuietly } from './target.js';
 
 /** What a download needs of a checkpoint: its data, and the session it came from (master mode). */
 export type DownloadableCheckpoint = Pick<
   CheckpointData,
-  'uuid' | 'state' | 'resources' | 'digests' | 'metadata' | 'storageConfig'
+  'uuid' | 'state' | 'resources' | 'digests' | 'crc32c' | 'metadata' | 'storageConfig'
 > & { readonly client?: Client | undefined };
 
 const MODES: readonly DownloadMode[] = ['auto', 'direct', 'master'];
 const DOWNLOADABLE_STATES = new Set(['COMPLETED', 'PARTIALLY_DELETED']);
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 10_000 };
-const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_PROGRESS_INTERVAL_MS = 100;
 
 /**
@@ -34,10 +50,12 @@ const DEFAULT_PROGRESS_INTERVAL_MS = 100;
  * The target appears complete or not at all: files go to a temporary sibling that is renamed
  * into place. A target that already holds the complete checkpoint is left as it is; an empty
  * directory is filled; a non-empty, incomplete one is an error (nothing of it is touched).
- * Sizes are checked against `resources` and sha256 against `digests` where known (IntegrityError).
- * Only COMPLETED and PARTIALLY_DELETED checkpoints download (CheckpointStateError). Transient
- * failures are retried with backoff. `metadata.json` is written from the checkpoint's metadata
- * when the files lack one, as Determined's SDK does.
+ * Sizes are checked against `resources`, and CRC32C and sha256 against what the checkpoint
+ * recorded (IntegrityError). Only COMPLETED and PARTIALLY_DELETED checkpoints download
+ * (CheckpointStateError). Transient failures are retried with backoff; a direct download from
+ * an object store that fails anyway (or is killed) is taken up where it stopped by the next
+ * download of the same checkpoint into the same target. `metadata.json` is written from the
+ * checkpoint's metadata when the files lack one, as Determined's SDK does.
  *
  * @example
  * const dir = await downloadCheckpoint(best, undefined, {
@@ -131,6 +149,7 @@ async function runDownload(
       `mode must be one of ${MODES.join(', ')}, got ${String(mode)}`,
     );
   }
+  const idleTimeoutMs = checkIdleTimeout(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
   const { uuid } = checkpoint;
   if (!DOWNLOADABLE_STATES.has(checkpoint.state)) {
     throw new CheckpointStateError(
@@ -142,7 +161,7 @@ async function runDownload(
   const signal = options.signal ?? new AbortController().signal;
   signal.throwIfAborted();
   const target = resolve(path ?? join('checkpoints', uuid));
-  let manifest = buildManifest(checkpoint.resources, checkpoint.digests);
+  let manifest = buildManifest(checkpoint.resources, checkpoint.digests, checkpoint.crc32c);
   if ((await inspectTarget(target, manifest, uuid)) === 'complete') {
     emit({ type: 'done', path: target, totalBytes: manifest.totalBytes, skipped: true });
     return;
@@ -151,10 +170,11 @@ async function runDownload(
   const client = checkpoint.client;
   const retry: RetryPolicy = { ...(client?.retry ?? DEFAULT_RETRY), ...options.retry };
   const source = await pickSource(checkpoint, mode, options, signal);
+  let listing: StoredObject[] | undefined;
   if (source.kind === 'direct' && manifest.files.length === 0 && manifest.dirs.length === 0) {
     // No resources recorded (very old or foreign checkpoints): take what storage holds.
-    const listed = await source.backend.list(signal);
-    manifest = buildManifest(Object.fromEntries(listed.map((e) => [e.path, e.size])), {});
+    listing = await source.store.list(signal);
+    manifest = buildManifest(Object.fromEntries(listing.map((e) => [e.path, e.size])), {});
   }
 
   const progress = new ProgressReporter(
@@ -168,18 +188,28 @@ async function runDownload(
     totalBytes: manifest.totalBytes,
     totalFiles: manifest.files.length,
     mode: source.kind,
-    source: source.kind === 'direct' ? source.backend.source : archiveUrl(source.client, uuid),
+    source: source.kind === 'direct' ? source.store.location : archiveUrl(source.client, uuid),
   });
-  const temp = await createTempSibling(target);
+  // Direct downloads keep a journal in their temp directory, so that one killed half-way (or
+  // failed for the network) is taken up by the next download of the checkpoint to the target.
+  const journalSource = source.kind === 'direct' ? `${source.store.location}#${uuid}` : undefined;
+  const isResumable = journalSource !== undefined && options.resume !== false;
+  const temp = await createTempSibling(target, {
+    canResume: isResumable ? (dir) => holdsJournalOf(dir, journalSource) : undefined,
+  });
+  let journal: Journal | undefined;
   try {
     if (source.kind === 'direct') {
-      await copyDirect({
-        backend: source.backend,
+      journal = isResumable ? Journal.open(join(temp, JOURNAL_NAME), journalSource) : undefined;
+      await fetchCheckpoint({
+        store: source.store,
         manifest,
+        listing,
         dir: temp,
+        journal,
         progress,
         retry,
-        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+        tuning: tuningOf(options, idleTimeoutMs),
         signal,
       });
     } else {
@@ -191,25 +221,76 @@ async function runDownload(
         progress,
         retry,
         signal,
-        idleTimeoutMs: options.idleTimeoutMs,
+        idleTimeoutMs,
       });
+    }
+    journal?.close();
+    journal = undefined;
+    if (isResumable) {
+      await pruneTemp(temp, manifest); // an adopted temp may hold files no longer listed
     }
     await writeMetadataIfMissing(temp, checkpoint);
     progress.flush();
     signal.throwIfAborted();
     await commitTarget(temp, target, manifest, uuid);
   } catch (err: unknown) {
+    journal?.close();
+    if (isResumable && !signal.aborted && isWorthResuming(err)) {
+      throw err; // the temp directory and its journal stay for the next download to take up
+    }
     await removeQuietly(temp);
     throw signal.aborted ? abortReason(signal) : err;
+  } finally {
+    releaseTempSibling(temp);
   }
   emit({ type: 'done', path: target, totalBytes: manifest.totalBytes, skipped: false });
 }
 
-type Source = { kind: 'direct'; backend: StorageBackend } | { kind: 'master'; client: Client };
+/** Failures of the network or the store, after retries: the next attempt may well succeed. */
+function isWorthResuming(err: unknown): boolean {
+  return err instanceof TransientStorageError || err instanceof NetworkError;
+}
+
+/** Whether a temp directory holds part of this very download (its journal's header says so). */
+async function holdsJournalOf(dir: string, journalSource: string): Promise<boolean> {
+  let head = '';
+  try {
+    const handle = await open(join(dir, JOURNAL_NAME), 'r');
+    try {
+      const buffer = Buffer.alloc(64 * 1024); // the header line is far shorter
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      head = buffer.toString('utf8', 0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return false; // no journal: not a resumable download's
+  }
+  try {
+    const header = JSON.parse(head.slice(0, head.indexOf('\n'))) as { source?: unknown };
+    return header.source === journalSource;
+  } catch {
+    return false;
+  }
+}
+
+function tuningOf(options: DownloadOptions, idleTimeoutMs: number): TransferTuning {
+  const connections = options.concurrency ?? DEFAULT_TUNING.connections;
+  if (!Number.isSafeInteger(connections) || connections < 1) {
+    throw new ArgumentError(
+      'concurrency',
+      `concurrency must be a positive integer, got ${String(options.concurrency)}`,
+    );
+  }
+  return { ...DEFAULT_TUNING, connections, idleTimeoutMs };
+}
+
+type Source = { kind: 'direct'; store: CheckpointStore } | { kind: 'master'; client: Client };
 
 /**
- * Where the bytes come from. In `auto` mode only storage that is unreachable from here falls
- * back to the master, and azure never does (as in Determined's SDK).
+ * Where the bytes come from. In `auto` mode only storage that is unreachable from here (not
+ * found, no credentials, no access, no route) falls back to the master, and azure never does
+ * (as in Determined's SDK).
  */
 async function pickSource(
   checkpoint: DownloadableCheckpoint,
@@ -230,9 +311,16 @@ async function pickSource(
   if (mode === 'master') {
     return viaMaster();
   }
-  const resolver = options.storage ?? resolveDirectStorage;
   try {
-    return { kind: 'direct', backend: await resolver(checkpoint.storageConfig, uuid, signal) };
+    const store =
+      options.storage === undefined
+        ? await openCheckpointStore(checkpoint.storageConfig, uuid, {
+            s3: { env: options.env ?? process.env },
+            signal,
+          })
+        : await options.storage(checkpoint.storageConfig, uuid, signal);
+    await store.probe(signal);
+    return { kind: 'direct', store };
   } catch (err: unknown) {
     const canFallBack =
       mode === 'auto' &&

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { liveWorkers, partialDirs, startDownloadMaster } from '../../test/download-helpers.js';
 import type { DownloadMaster } from '../../test/download-helpers.js';
-import { startFaultProxy } from '../../test/fault-proxy.js';
+import { startFaultProxy } from '../../../storage/test/fault-proxy.js';
 import { Checkpoint } from '../checkpoint.js';
 import { createClient } from '../client.js';
 import { ApiError, IntegrityError, NetworkError } from '../errors.js';
@@ -92,7 +92,7 @@ describe('download over loopback', () => {
   });
 
   it('fails with IntegrityError, without retrying, when a byte is flipped in transit', async () => {
-    const c = await m.seed({ 'model.bin': BIG });
+    const c = await m.seed({ 'model.bin': BIG }, { crc32c: false });
     const proxy = await startFaultProxy(m.baseUrl, { flipAt: 2 * 1024 * 1024, times: 99 });
     try {
       const client = createClient({

@@ -2,8 +2,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
+import { errnoCode } from '@determined-ts/storage';
 
-import { errnoCode } from '../errno.js';
 import type { Candidate } from './candidates.js';
 import { METADATA_FILE, classifyFile, findCandidates, listFiles } from './candidates.js';
 import { LoaderError } from './errors.js';

@@ -5,9 +5,7 @@ import type { ExperimentData, TrialData } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
 import { NO_VALUE } from '../lib/format';
-
-// Storage settings that may hold credentials are never shown.
-const SECRET = /secret|password|token|credential|access_key|account_key|connection_string/i;
+import { maskSecrets } from '../lib/storage-location';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -72,8 +70,9 @@ export function trialHyperparameters(trials: readonly TrialData[]): [string, str
 /** The parts of an experiment's config that explain its checkpoints. */
 export function ExperimentConfig({ experiment }: { experiment: ExperimentData }) {
   const client = useClient();
+  // Credentials in it are masked, never shown.
   const storage = isObject(experiment.config.checkpoint_storage)
-    ? experiment.config.checkpoint_storage
+    ? maskSecrets(experiment.config.checkpoint_storage)
     : {};
   const declared = Object.entries(experiment.hyperparameters).map(
     ([name, hp]): [string, string] => [name, describeHyperparameter(hp)],
@@ -111,7 +110,7 @@ export function ExperimentConfig({ experiment }: { experiment: ExperimentData })
           <h3>Checkpoint storage</h3>
           <dl className="facts">
             {Object.entries(storage).map(([key, value]) => (
-              <Fact key={key} name={key} value={SECRET.test(key) ? '(hidden)' : show(value)} />
+              <Fact key={key} name={key} value={show(value)} />
             ))}
           </dl>
           {Object.keys(storage).length === 0 ? <p className="muted">Not set.</p> : null}

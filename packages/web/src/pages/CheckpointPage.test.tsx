@@ -1,14 +1,17 @@
 import { fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+import type { JsonObject } from '@determined-ts/api';
+
 import { apiError, checkpointDto, fakeMaster, renderApp } from '../../test/helpers';
 
 const UUID = 'aaaaaaaa-1111-2222-3333-444444444444';
 
-function checkpointMaster() {
+/** The master, its checkpoint's experiment storing checkpoints with `checkpointStorage`. */
+function checkpointMaster(checkpointStorage?: JsonObject) {
   return fakeMaster({
     [`GET /api/v1/checkpoints/${UUID}`]: () => ({
-      checkpoint: checkpointDto(UUID, 400, { trialId: 7, searcherMetric: 0.25 }),
+      checkpoint: checkpointDto(UUID, 400, { trialId: 7, searcherMetric: 0.25, checkpointStorage }),
     }),
     'GET /api/v1/checkpoints/missing': () => apiError('not_found', 'checkpoint missing not found'),
   });
@@ -52,6 +55,115 @@ describe('CheckpointPage', () => {
     expect(within(metrics).getByRole('table', { name: 'Validation' }).textContent).toBe(
       'Validationvalidation_loss0.25',
     );
+  });
+
+  // Each config carries the credentials its type takes; none may reach the page.
+  it.each<[string, JsonObject, string]>([
+    [
+      's3',
+      {
+        type: 's3',
+        bucket: 'ckpt-bucket',
+        prefix: '/a//b/./c/',
+        access_key: 'AKIA-ACCESS-KEY',
+        secret_key: 'S3-SECRET-KEY',
+        endpoint_url: 'https://minio.test:9000',
+      },
+      `s3://ckpt-bucket/a/b/c/${UUID}`,
+    ],
+    [
+      's3 without a prefix',
+      { type: 's3', bucket: 'ckpt-bucket', prefix: '/' },
+      `s3://ckpt-bucket/${UUID}`,
+    ],
+    ['gcs', { type: 'gcs', bucket: 'gcs-bucket', prefix: 'runs' }, `gs://gcs-bucket/runs/${UUID}`],
+    [
+      'azure',
+      { type: 'azure', container: 'models/runs/', connection_string: 'AccountKey=AZURE-CONN-KEY' },
+      `azure://models/runs/${UUID}`,
+    ],
+    [
+      'azure with an account URL',
+      {
+        type: 'azure',
+        container: 'models',
+        account_url: 'https://acct.blob.core.windows.net/',
+        credential: 'AZURE-CREDENTIAL',
+      },
+      `https://acct.blob.core.windows.net/models/${UUID}`,
+    ],
+    ['directory', { type: 'directory', container_path: '/data/ckpts' }, `/data/ckpts/${UUID}`],
+    [
+      'shared_fs',
+      { type: 'shared_fs', host_path: '/mnt/nfs', storage_path: 'det', secret_key: 'hunter2' },
+      `/mnt/nfs/det/${UUID}`,
+    ],
+  ])(
+    'shows where a %s checkpoint lives, without credentials, and downloads it from the master',
+    async (_type, storage, location) => {
+      renderApp(`/trials/7/checkpoints/${UUID}`, checkpointMaster(storage));
+      const field = await screen.findByRole('textbox', { name: 'Location' });
+      expect(field).toHaveProperty('value', location);
+      expect(field).toHaveProperty('readOnly', true);
+      expect(screen.getByTestId('checkpoint-location')).toBe(field);
+      const metadata = screen.getByRole('region', { name: 'Metadata' });
+      expect(within(metadata).getByLabelText('Location')).toBe(field);
+      const page = document.body.innerHTML;
+      for (const secret of [
+        'AKIA-ACCESS-KEY',
+        'S3-SECRET-KEY',
+        'AZURE-CONN-KEY',
+        'AZURE-CREDENTIAL',
+        'hunter2',
+      ]) {
+        expect(page).not.toContain(secret);
+      }
+      // Wherever the files are, the download is the master's archive.
+      expect(screen.getByRole('link', { name: 'Download' }).getAttribute('href')).toBe(
+        `/checkpoints/${UUID}`,
+      );
+      expect(screen.getByRole('link', { name: 'zip' }).getAttribute('href')).toBe(
+        `/checkpoints/${UUID}?format=zip`,
+      );
+    },
+  );
+
+  it('shows the shared_fs location of the default experiment without its secret', async () => {
+    renderApp(`/trials/7/checkpoints/${UUID}`, checkpointMaster());
+    expect(await screen.findByTestId('checkpoint-location')).toHaveProperty(
+      'value',
+      `/tmp/ckpt/${UUID}`,
+    );
+    expect(document.body.innerHTML).not.toContain('hunter2');
+  });
+
+  it('shows no location for a storage type it does not know, and the rest of the page', async () => {
+    renderApp(
+      `/trials/7/checkpoints/${UUID}`,
+      checkpointMaster({ type: 'hdfs', hdfs_url: 'hdfs://namenode/ckpts' }),
+    );
+    expect(
+      await screen.findByRole('heading', { level: 1, name: `Checkpoint ${UUID}` }),
+    ).toBeDefined();
+    expect(screen.queryByTestId('checkpoint-location')).toBeNull();
+    expect(screen.queryByLabelText('Location')).toBeNull();
+    expect(screen.getByRole('region', { name: 'Details' }).textContent).toContain('Storagehdfs');
+    expect(screen.getByRole('link', { name: 'Download' }).getAttribute('href')).toBe(
+      `/checkpoints/${UUID}`,
+    );
+    expect(screen.getByTestId('checkpoint-files')).toBeDefined();
+  });
+
+  it('copies the location to the clipboard and says so', async () => {
+    const writeText = vi.fn(() => Promise.resolve());
+    vi.stubGlobal('navigator', { ...navigator, clipboard: { writeText } });
+    renderApp(
+      `/trials/7/checkpoints/${UUID}`,
+      checkpointMaster({ type: 's3', bucket: 'b', prefix: 'p' }),
+    );
+    fireEvent.click(await screen.findByRole('button', { name: 'Copy location' }));
+    expect(await screen.findByRole('button', { name: 'Copied location' })).toBeDefined();
+    expect(writeText).toHaveBeenCalledWith(`s3://b/p/${UUID}`);
   });
 
   it('gives SDK and CLI snippets for this checkpoint', async () => {

@@ -6,6 +6,7 @@ import type { CheckpointData } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
 import { CopySnippet } from '../components/CopySnippet';
+import { CopyValue } from '../components/CopyValue';
 import { FilesTable } from '../components/FilesTable';
 import { MetricsTable } from '../components/MetricsTable';
 import { NotFound } from '../components/NotFound';
@@ -21,6 +22,7 @@ import {
   trialPath,
 } from '../lib/paths';
 import { cliSnippet, sdkSnippet } from '../lib/snippets';
+import { checkpointLocation } from '../lib/storage-location';
 
 /** One checkpoint: what it is, its files, and how to get them. */
 export function CheckpointPage() {
@@ -88,6 +90,8 @@ function CheckpointDetails({
   const searcher = config.searcher as { metric?: unknown } | undefined;
   const metricName = typeof searcher?.metric === 'string' ? searcher.metric : 'Searcher metric';
   const storageType = typeof c.storageConfig.type === 'string' ? c.storageConfig.type : NO_VALUE;
+  // `storageConfig` is the experiment's `checkpoint_storage`; credentials in it are never shown.
+  const location = checkpointLocation(c.storageConfig, c.uuid);
   const master = window.location.origin;
   return (
     <main className="page">
@@ -174,6 +178,9 @@ function CheckpointDetails({
       </section>
       <section aria-labelledby="metadata">
         <h2 id="metadata">Metadata</h2>
+        {location === undefined ? null : (
+          <CopyValue label="Location" value={location} testId="checkpoint-location" />
+        )}
         <pre className="json">{JSON.stringify(c.metadata, null, 2)}</pre>
       </section>
     </main>

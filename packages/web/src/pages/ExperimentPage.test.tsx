@@ -24,6 +24,28 @@ function experimentMaster() {
       }),
     }),
     'GET /api/v1/experiments/404': () => apiError('not_found', 'experiment 404 not found'),
+    'GET /api/v1/experiments/3': () => ({
+      experiment: experimentDto({
+        id: 3,
+        name: 'on-s3',
+        config: {
+          searcher: { name: 'single', metric: 'validation_loss', smaller_is_better: true },
+          checkpoint_storage: {
+            type: 's3',
+            bucket: 'ckpt-bucket',
+            prefix: 'team/runs',
+            access_key: 'AKIA-ACCESS-KEY',
+            secret_key: 'S3-SECRET-KEY',
+            endpoint_url: 'https://minio.test:9000',
+          },
+        },
+      }),
+    }),
+    'GET /api/v1/experiments/3/trials': () => ({ trials: [], pagination: pagination(0, 0, 0) }),
+    'GET /api/v1/experiments/3/checkpoints': () => ({
+      checkpoints: [],
+      pagination: pagination(0, 0, 0),
+    }),
     // Made through the Core API: no hyperparameters of its own, its trials carry theirs.
     'GET /api/v1/experiments/2': () => ({
       experiment: experimentDto({ id: 2, name: 'core-api', hyperparameters: {} }),
@@ -61,17 +83,33 @@ function experimentMaster() {
 }
 
 describe('ExperimentPage', () => {
-  it('shows the searcher, the checkpoint storage without secrets, and the hyperparameters', async () => {
+  it('shows the searcher, the checkpoint storage with its secrets masked, and the hyperparameters', async () => {
     renderApp('/experiments/1', experimentMaster());
     expect(await screen.findByRole('heading', { level: 1, name: 'mnist-sweep' })).toBeDefined();
     const config = screen.getByRole('region', { name: 'Configuration' });
     const text = config.textContent ?? '';
     expect(text).toContain('validation_loss');
     expect(text).toContain('smaller is better');
-    expect(text).toContain('/tmp/ckpt');
+    expect(text).toContain('host_path/tmp/ckpt');
+    expect(text).toContain('secret_key••••••');
     expect(text).not.toContain('hunter2');
     expect(text).toContain('log (base 10) in [-4, -1]');
     expect(text).toContain('batch_size32');
+  });
+
+  it('masks the s3 keys in the checkpoint storage and shows its other settings', async () => {
+    renderApp('/experiments/3', experimentMaster());
+    const config = await screen.findByRole('region', { name: 'Configuration' });
+    const text = config.textContent ?? '';
+    expect(text).toContain('types3');
+    expect(text).toContain('bucketckpt-bucket');
+    expect(text).toContain('prefixteam/runs');
+    expect(text).toContain('endpoint_urlhttps://minio.test:9000');
+    expect(text).toContain('access_key••••••');
+    expect(text).toContain('secret_key••••••');
+    const page = document.body.innerHTML;
+    expect(page).not.toContain('AKIA-ACCESS-KEY');
+    expect(page).not.toContain('S3-SECRET-KEY');
   });
 
   it('shows the hyperparameters its trials report when the experiment declares none', async () => {

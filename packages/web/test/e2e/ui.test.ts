@@ -180,9 +180,12 @@ describe('web UI in Chromium', () => {
         const order = new URL(page.url()).searchParams.get('order');
         expect(order).toMatch(/^(asc|desc)$/);
         const expected = order === 'asc' ? ascending : [...ascending].reverse();
+        // The server sorted: the order went out with a request. When the rows were already in
+        // this order, they match before that request is sent, so wait for the request itself.
+        await poll(() =>
+          Promise.resolve(apiQueries.some((q) => q.toLowerCase().includes(order ?? '?'))),
+        ).toBe(true);
         await poll(names).toEqual(expected);
-        // The server sorted: the order went out with the request.
-        expect(apiQueries.some((q) => q.toLowerCase().includes(order ?? '?'))).toBe(true);
         // The sort lives in the URL: a reload keeps it.
         await page.reload();
         await poll(names).toEqual(expected);
@@ -191,8 +194,8 @@ describe('web UI in Chromium', () => {
       apiQueries.length = 0;
       await page.getByLabel('Filter by name', { exact: true }).fill('cifar');
       await page.waitForURL((url) => url.searchParams.get('name') === 'cifar');
+      await poll(() => Promise.resolve(apiQueries.some((q) => q.includes('cifar')))).toBe(true);
       await poll(names).toEqual([data.baseline.name]);
-      expect(apiQueries.some((q) => q.includes('cifar'))).toBe(true);
       await screenshot(page, 'experiments-filtered');
     } finally {
       page.off('request', record);
@@ -318,6 +321,10 @@ describe('web UI in Chromium', () => {
       );
     }
     await files.locator('tr').filter({ hasText: 'metadata.json' }).waitFor();
+    // Where its files are: the seed's experiments store checkpoints in a directory.
+    const location = page.getByRole('textbox', { name: 'Location', exact: true });
+    expect(await location.getAttribute('data-testid')).toBe('checkpoint-location');
+    expect(await location.inputValue()).toBe(`${master?.storageDir ?? '(no master)'}/${best.uuid}`);
     await screenshot(page, 'checkpoint');
 
     const link = page.getByRole('link', { name: 'Download' });

@@ -1,4 +1,4 @@
-import type { TrialDto } from '@determined-ts/api';
+import type { CheckpointDto, TrialDto } from '@determined-ts/api';
 import { describe, expect, it } from 'vitest';
 
 import { createApp } from '../../app.js';
@@ -114,7 +114,67 @@ async function seedAt0001(db: Db): Promise<{ trial: number; idle: number; archiv
   return { trial: t1.id, idle: t2.id, archivedId: archived.id };
 }
 
+/** A master app on `db`, signed in as `determined`: GETs a path and returns the answer. */
+async function masterOn(db: Db): Promise<(path: string) => Promise<Response>> {
+  const app = createApp({
+    db,
+    clock: () => 10_000,
+    logger: silentLogger,
+    settings: {
+      version: 'test',
+      masterId: 'm',
+      clusterName: '',
+      maxBodyBytes: 1 << 20,
+      sessionTtlMs: 60_000,
+      defaultCheckpointStorage: { type: 'directory', container_path: '/tmp/none' },
+    },
+  });
+  const login = await app.request('/api/v1/auth/login', {
+    method: 'POST',
+    body: JSON.stringify({ username: 'determined', password: '' }),
+  });
+  const { token } = (await login.json()) as { token: string };
+  return async (path) => app.request(path, { headers: { authorization: `Bearer ${token}` } });
+}
+
 for (const dialect of testDialects()) {
+  describe(`migration 0003_checkpoint_crc32c [${dialect}]`, () => {
+    it('adds a nullable crc32c column that existing checkpoints leave empty', async () => {
+      const db = await testDb(dialect, { upTo: '0002_trial_summaries' });
+      try {
+        await seedAt0001(db);
+        const result = await migrate(db);
+        expect(result.results?.map((r) => [r.migrationName, r.status])).toEqual([
+          ['0003_checkpoint_crc32c', 'Success'],
+        ]);
+        const rows = await db.kysely
+          .selectFrom('checkpoints')
+          .select(['uuid', 'crc32c'])
+          .orderBy('uuid')
+          .execute();
+        expect(rows.map((r) => r.crc32c)).toEqual([null, null, null]);
+        const uuid = '00000000-0000-4000-8000-00000000aa01';
+        const get = await masterOn(db);
+        const before = (await (await get(`/api/v1/checkpoints/${uuid}`)).json()) as {
+          checkpoint: CheckpointDto;
+        };
+        expect('crc32c' in before.checkpoint).toBe(false);
+        await db.kysely
+          .updateTable('checkpoints')
+          .set({ crc32c: JSON.stringify({ 'w.bin': '0a1b2c3d' }) })
+          .where('uuid', '=', uuid)
+          .execute();
+        const after = (await (await get(`/api/v1/checkpoints/${uuid}`)).json()) as {
+          checkpoint: CheckpointDto;
+        };
+        expect(after.checkpoint.crc32c).toEqual({ 'w.bin': '0a1b2c3d' });
+        expect((await migrate(db)).results).toEqual([]);
+      } finally {
+        await db.close();
+      }
+    });
+  });
+
   describe(`migration 0002_trial_summaries [${dialect}]`, () => {
     it('adds the columns and backfills summaries, best and latest validations and counter bytes', async () => {
       const db = await testDb(dialect, { upTo: '0001_initial' });
@@ -123,6 +183,7 @@ for (const dialect of testDialects()) {
         const result = await migrate(db);
         expect(result.results?.map((r) => [r.migrationName, r.status])).toEqual([
           ['0002_trial_summaries', 'Success'],
+          ['0003_checkpoint_crc32c', 'Success'],
         ]);
         const counts = await db.kysely
           .selectFrom('checkpoint_counts')
@@ -162,28 +223,10 @@ for (const dialect of testDialects()) {
           searcher_metric_value: null,
         });
         // And the master serves them.
-        const app = createApp({
-          db,
-          clock: () => 10_000,
-          logger: silentLogger,
-          settings: {
-            version: 'test',
-            masterId: 'm',
-            clusterName: '',
-            maxBodyBytes: 1 << 20,
-            sessionTtlMs: 60_000,
-            defaultCheckpointStorage: { type: 'directory', container_path: '/tmp/none' },
-          },
-        });
-        const login = await app.request('/api/v1/auth/login', {
-          method: 'POST',
-          body: JSON.stringify({ username: 'determined', password: '' }),
-        });
-        const { token } = (await login.json()) as { token: string };
-        const res = await app.request(`/api/v1/trials/${seeded.trial}`, {
-          headers: { authorization: `Bearer ${token}` },
-        });
-        const { trial } = (await res.json()) as { trial: TrialDto };
+        const get = await masterOn(db);
+        const { trial } = (await (await get(`/api/v1/trials/${seeded.trial}`)).json()) as {
+          trial: TrialDto;
+        };
         expect(trial).toMatchObject({
           checkpointCount: 3,
           totalCheckpointSize: '35',
