@@ -386,8 +386,8 @@ describe('core.checkpoint (s3 storage)', () => {
           bucket: 'det-test',
           prefix: 'ckpts',
           endpoint_url: fake.endpoint,
-          access_key: 'AKID',
-          secret_key: 'secret',
+          access_key: 'S3RVER',
+          secret_key: 'S3RVER',
         },
       },
     });

@@ -60,8 +60,8 @@ function s3Storage(endpoint: string): Record<string, string> {
     bucket: 'det-test',
     prefix: 'ckpts',
     endpoint_url: endpoint,
-    access_key: 'AKID',
-    secret_key: 'secret',
+    access_key: 'S3RVER',
+    secret_key: 'S3RVER',
   };
 }
 

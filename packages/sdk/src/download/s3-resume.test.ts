@@ -54,8 +54,8 @@ function seed(files: Record<string, Buffer>): DownloadableCheckpoint {
       bucket: BUCKET,
       prefix: PREFIX,
       endpoint_url: fake.endpoint,
-      access_key: 'AKID',
-      secret_key: 'secret',
+      access_key: 'S3RVER',
+      secret_key: 'S3RVER',
     },
   };
 }

@@ -177,8 +177,8 @@ describe('S3Store', () => {
         bucket: BUCKET,
         prefix: `/${PREFIX}/`,
         endpoint_url: fake.endpoint,
-        access_key: 'AKID',
-        secret_key: 'secret',
+        access_key: 'S3RVER',
+        secret_key: 'S3RVER',
         save_trial_best: 1,
       },
       uuid,
@@ -186,6 +186,20 @@ describe('S3Store', () => {
     expect(opened.location).toBe(`s3://${BUCKET}/${PREFIX}/${uuid}`);
     fake.putObject(BUCKET, keyOf('a.bin'), 'a');
     await opened.probe();
-    expect(fake.requests.at(-1)?.headers.authorization).toMatch(/Credential=AKID\//);
+    expect(fake.requests.at(-1)?.headers.authorization).toMatch(/Credential=S3RVER\//);
+  });
+
+  it('signs every request as S3 checks it: a wrong secret is refused, as S3 would', async () => {
+    fake.putObject(BUCKET, keyOf('a.bin'), 'a');
+    // The fake checks SigV4 signatures independently of the AWS SDK, our GETs' included.
+    const good = testStore(fake.endpoint, uuid);
+    await good.probe();
+    const read = await good.read('a.bin', { range: { start: 0, end: 1 }, signal: never });
+    expect((await readAll(read)).toString()).toBe('a');
+    const wrong = openS3Store({ ...s3Config(fake.endpoint), secretKey: 'not-the-secret' }, uuid, {
+      env: {},
+    });
+    await expect(wrong.probe()).rejects.toMatchObject({ reason: 'no_access' });
+    await expect(wrong.read('a.bin', { signal: never })).rejects.toThrow(/SignatureDoesNotMatch/);
   });
 });

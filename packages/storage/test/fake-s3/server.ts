@@ -6,7 +6,9 @@ import type { AddressInfo, Socket } from 'node:net';
 
 import { FaultQueue, DEFAULT_FAULT_CODES, faultRequestBody, writeReply } from './faults.js';
 import type { FakeS3Fault, FakeS3Request } from './faults.js';
+import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY } from '../s3rver.js';
 import { checkRequest, notImplemented, route } from './routes.js';
+import { checkSignature } from './sigv4.js';
 import { S3Error, crc32cBase64, errorReply, makeObject } from './store.js';
 import type { FakeS3Object, Reply, S3Context, Upload } from './store.js';
 
@@ -19,6 +21,13 @@ export interface FakeS3Options {
   now?: () => number;
   /** Answer 403 AccessDenied to requests with neither an Authorization header nor a presigned signature. @default false */
   shouldRequireAuth?: boolean;
+  /**
+   * Access key id → secret key: a request signed with an Authorization header must carry a
+   * valid SigV4 signature by one of them, as S3 demands (403 SignatureDoesNotMatch or
+   * InvalidAccessKeyId otherwise). `undefined` checks no signature.
+   * @default s3rver's key (S3RVER / S3RVER), which test clients sign with
+   */
+  secrets?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface FakeS3 {
@@ -64,6 +73,7 @@ export async function startFakeS3({
   minPartBytes = 5 * MiB,
   now = Date.now,
   shouldRequireAuth = false,
+  secrets = { [S3RVER_ACCESS_KEY_ID]: S3RVER_SECRET_ACCESS_KEY },
 }: FakeS3Options = {}): Promise<FakeS3> {
   const buckets = new Map<string, Map<string, FakeS3Object>>(
     initialBuckets.map((b) => [b, new Map()]),
@@ -139,6 +149,17 @@ export async function startFakeS3({
       }
       if (isBadUri) {
         throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.");
+      }
+      if (secrets !== undefined && rawHeaders.authorization !== undefined) {
+        const target = req.url ?? '/';
+        const at = target.indexOf('?');
+        checkSignature(
+          record.method,
+          at < 0 ? target : target.slice(0, at),
+          at < 0 ? '' : target.slice(at + 1),
+          rawHeaders,
+          secrets,
+        );
       }
       checkRequest(record, headers, body, nowMs, { shouldRequireAuth });
       const bucket = buckets.get(bucketName);
