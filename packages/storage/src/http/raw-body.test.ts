@@ -1,3 +1,5 @@
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -6,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startHttpServer } from '../../test/http-server.js';
 import type { TestServer } from '../../test/http-server.js';
 import type { StreamedResponse } from '../common.js';
-import { openRawBody } from './raw-body.js';
+import { openRawBody, rawBodyOpener } from './raw-body.js';
 import { ResponseParser, parseContentRange } from './response-parser.js';
 
 const closers: (() => Promise<void>)[] = [];
@@ -211,5 +213,118 @@ describe('parseContentRange', () => {
     ]) {
       expect(parseContentRange(value), String(value)).toBeUndefined();
     }
+  });
+});
+
+/** An HTTP/1.1 server (keep-alive on) that counts the connections it was opened. */
+async function countingServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  { keepAliveTimeoutMs = 5000 }: { keepAliveTimeoutMs?: number } = {},
+): Promise<{
+  url: string;
+  connections: () => number;
+  requests: () => number;
+  dropConnections: () => void;
+}> {
+  let connections = 0;
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  const server = createHttpServer((req, res) => {
+    requests += 1;
+    handler(req, res);
+  });
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  server.on('connection', (socket: Socket) => {
+    connections += 1;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    requests: () => requests,
+    dropConnections: () => {
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+    },
+  };
+}
+
+describe('rawBodyOpener with keepAlive', () => {
+  const never = new AbortController().signal;
+
+  it('carries GETs read to their end on one connection, framed by length or chunks', async () => {
+    const server = await countingServer((req, res) => {
+      if (req.url === '/chunked') {
+        res.write('a');
+        res.end('b');
+      } else {
+        res.setHeader('content-length', '2');
+        res.end('ok');
+      }
+    });
+    const get = rawBodyOpener({}, { keepAlive: true });
+    for (const path of ['/one', '/chunked', '/two', '/chunked', '/three']) {
+      const res = await get(`${server.url}${path}`, { headers: {}, signal: never });
+      expect(await readAll(res)).toBe(path === '/chunked' ? 'ab' : 'ok');
+    }
+    expect(server.requests()).toBe(5);
+    expect(server.connections()).toBe(1);
+  });
+
+  it('opens a new connection after a body stopped early, or an answer that says close', async () => {
+    const server = await countingServer((req, res) => {
+      if (req.url === '/close') {
+        res.setHeader('connection', 'close');
+      }
+      res.setHeader('content-length', '6');
+      res.end('abcdef');
+    });
+    const get = rawBodyOpener({}, { keepAlive: true });
+    const first = await get(`${server.url}/a`, { headers: {}, signal: never });
+    first.cancel(); // not read: its connection cannot be trusted with another answer
+    expect(await readAll(await get(`${server.url}/close`, { headers: {}, signal: never }))).toBe(
+      'abcdef',
+    );
+    expect(await readAll(await get(`${server.url}/b`, { headers: {}, signal: never }))).toBe(
+      'abcdef',
+    );
+    expect(server.connections()).toBe(3);
+  });
+
+  it('opens a new connection when the server closed the idle one', async () => {
+    const server = await countingServer((_req, res) => {
+      res.setHeader('content-length', '2');
+      res.end('ok');
+    });
+    const get = rawBodyOpener({}, { keepAlive: true });
+    expect(await readAll(await get(`${server.url}/a`, { headers: {}, signal: never }))).toBe('ok');
+    server.dropConnections(); // as a server does with connections idle past its timeout
+    expect(await readAll(await get(`${server.url}/b`, { headers: {}, signal: never }))).toBe('ok');
+    expect(await readAll(await get(`${server.url}/c`, { headers: {}, signal: never }))).toBe('ok');
+    expect(server.requests()).toBe(3);
+    expect(server.connections()).toBe(2);
+  });
+
+  it('asks to keep the connection open only when keeping it', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = await countingServer((req, res) => {
+      seen.push(req.headers.connection);
+      res.end('');
+    });
+    await readAll(
+      await rawBodyOpener({}, { keepAlive: true })(server.url, { headers: {}, signal: never }),
+    );
+    await readAll(await openRawBody(server.url, { headers: {}, signal: never }));
+    expect(seen).toEqual(['keep-alive', 'close']);
   });
 });

@@ -38,6 +38,20 @@ export class ResponseParser {
   #headBytes: Buffer = Buffer.alloc(0);
   #framing: Framing | undefined;
   #line: Buffer = Buffer.alloc(0);
+  #hasExtraBytes = false;
+
+  /**
+   * Whether bytes came after the response's end: a server that sends them has lost track of
+   * its own framing, so its connection must not carry another request.
+   */
+  get hasExtraBytes(): boolean {
+    return this.#hasExtraBytes;
+  }
+
+  /** Whether the body ends with the connection (no Content-Length, not chunked). */
+  get isFramedByClose(): boolean {
+    return this.#framing?.kind === 'close';
+  }
 
   /** The status and headers, once they have arrived. */
   get head(): ResponseHead | undefined {
@@ -106,6 +120,9 @@ export class ResponseParser {
       case 'length': {
         const n = Math.min(f.left, bytes.byteLength);
         f.left -= n;
+        if (n < bytes.byteLength) {
+          this.#hasExtraBytes = true;
+        }
         return n === 0 ? [] : [bytes.subarray(0, n)];
       }
       case 'chunked':
@@ -160,6 +177,9 @@ export class ResponseParser {
       } else if (line === '') {
         f.state = 'done'; // the empty line after the (ignored) trailer fields
       }
+    }
+    if (at < bytes.byteLength) {
+      this.#hasExtraBytes = true;
     }
     return out;
   }

@@ -16,7 +16,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { abortReason } from '../common.js';
 import type { BodyOpener, StreamedResponse } from '../common.js';
 import { TransientStorageError } from '../errors.js';
-import { openRawBody } from '../http/raw-body.js';
+import { openKeptAliveBody } from '../http/raw-body.js';
 import { classifyS3Failure, fromSdkError, parseS3ErrorBody } from './s3-errors.js';
 import { NodeSha256 } from './sha256.js';
 
@@ -34,7 +34,7 @@ export interface S3BucketOptions {
   region: string;
   /** `undefined` takes AWS's default chain: env, profile, SSO, instance or task role. */
   credentials: S3Credentials | undefined;
-  /** How object bodies are read. @default the storage package's socket transport */
+  /** How object bodies are read. @default the storage package's socket transport, kept alive */
   openBody?: BodyOpener;
 }
 
@@ -107,7 +107,7 @@ export class S3Bucket {
     this.name = options.bucket;
     this.#endpoint = options.endpointUrl === undefined ? undefined : new URL(options.endpointUrl);
     this.#region = options.region;
-    this.#openBody = options.openBody ?? openRawBody;
+    this.#openBody = options.openBody ?? openKeptAliveBody;
     this.client = new S3Client({
       region: options.region,
       ...(options.endpointUrl === undefined
