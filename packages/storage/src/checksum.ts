@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 
 /*
@@ -100,4 +103,53 @@ export function crc32cFromBase64(value: string): string | undefined {
 /** 8 hex digits as S3's `x-amz-checksum-crc32c` (base64 of the 4 big-endian bytes). */
 export function crc32cToBase64(hex: string): string {
   return Buffer.from(hex, 'hex').toString('base64');
+}
+
+/** Which checksums to compute. */
+export interface HashAlgorithms {
+  sha256: boolean;
+  crc32c: boolean;
+}
+
+/** A run of bytes summed up: its length and the checksums asked for. */
+export interface Checksums {
+  bytes: number;
+  /** Lowercase hex, when asked for. */
+  sha256: string | undefined;
+  /** 8 lowercase hex digits, when asked for. */
+  crc32c: string | undefined;
+}
+
+/** The checksums of bytes fed in order, piece by piece, as they stream by (no second read). */
+export class RunningChecksums {
+  #bytes = 0;
+  #crc: number | undefined;
+  readonly #hash: Hash | undefined;
+
+  constructor(algorithms: HashAlgorithms) {
+    this.#hash = algorithms.sha256 ? createHash('sha256') : undefined;
+    this.#crc = algorithms.crc32c ? 0 : undefined;
+  }
+
+  /** Bytes fed so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  update(piece: Uint8Array): void {
+    this.#bytes += piece.byteLength;
+    if (this.#crc !== undefined) {
+      this.#crc = crc32c(piece, this.#crc);
+    }
+    this.#hash?.update(piece);
+  }
+
+  /** The results; once only (a sha256 digest ends its hash). */
+  digest(): Checksums {
+    return {
+      bytes: this.#bytes,
+      sha256: this.#hash?.digest('hex'),
+      crc32c: this.#crc === undefined ? undefined : crc32cHex(this.#crc),
+    };
+  }
 }

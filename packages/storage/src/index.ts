@@ -36,7 +36,8 @@ export type {
   StorageConfig,
   StorageType,
 } from './config.js';
-export { crc32c, crc32cCombine, crc32cHex, isCrc32cHex } from './checksum.js';
+export { RunningChecksums, crc32c, crc32cCombine, crc32cHex, isCrc32cHex } from './checksum.js';
+export type { Checksums, HashAlgorithms } from './checksum.js';
 export { errnoCode } from './errno.js';
 export { openCheckpointStore } from './open.js';
 export type { OpenStoreOptions } from './open.js';

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
-import { crc32c, crc32cHex } from '@determined-ts/storage';
+import { RunningChecksums } from '@determined-ts/storage';
+import type { Checksums } from '@determined-ts/storage';
 
 import { StorageError } from '../errors.js';
 import { writeAll } from './fsync.js';
@@ -28,37 +27,12 @@ export interface TreeOptions {
   signal?: AbortSignal;
 }
 
-/** A file's checksums as it streams by: CRC32C always, sha256 when asked. */
-class FileSums {
-  size = 0;
-  #crc = 0;
-  readonly #hash: Hash | undefined;
-
-  constructor(withSha256: boolean) {
-    this.#hash = withSha256 ? createHash('sha256') : undefined;
-  }
-
-  update(bytes: Buffer): void {
-    this.size += bytes.length;
-    this.#crc = crc32c(bytes, this.#crc);
-    this.#hash?.update(bytes);
-  }
-
-  result(): FileResult {
-    return { size: this.size, crc32c: crc32cHex(this.#crc), sha256: this.#hash?.digest('hex') };
-  }
-}
-
-interface FileResult {
-  size: number;
-  crc32c: string;
-  sha256: string | undefined;
-}
-
 /** Adds one file's result to a manifest. */
-function record(manifest: TreeManifest, rel: string, file: FileResult): void {
-  manifest.resources[rel] = file.size;
-  manifest.crc32c[rel] = file.crc32c;
+function record(manifest: TreeManifest, rel: string, file: Checksums): void {
+  manifest.resources[rel] = file.bytes;
+  if (file.crc32c !== undefined) {
+    manifest.crc32c[rel] = file.crc32c;
+  }
   if (file.sha256 !== undefined) {
     manifest.digests[rel] = file.sha256;
   }
@@ -128,8 +102,8 @@ async function copyFileHashing(
   dst: string,
   stats: Stats,
   options: TreeOptions,
-): Promise<FileResult> {
-  const sums = new FileSums(options.sha256 === true);
+): Promise<Checksums> {
+  const sums = new RunningChecksums({ crc32c: true, sha256: options.sha256 === true });
   const signal = options.signal;
   // `wx`: the staging directory is ours and fresh, so an existing file means a bug or a race.
   const out = await open(dst, 'wx', stats.mode & 0o777);
@@ -145,7 +119,7 @@ async function copyFileHashing(
   } finally {
     await out.close();
   }
-  return sums.result();
+  return sums.digest();
 }
 
 /**
@@ -155,8 +129,8 @@ async function copyFileHashing(
 export async function hashFile(
   path: string,
   options: TreeOptions & { sync?: boolean },
-): Promise<FileResult> {
-  const sums = new FileSums(options.sha256 === true);
+): Promise<Checksums> {
+  const sums = new RunningChecksums({ crc32c: true, sha256: options.sha256 === true });
   const signal = options.signal;
   // Read-only suffices for fsync on Linux and macOS, and works for files the caller made 0444.
   const handle = await open(path, 'r');
@@ -172,7 +146,7 @@ export async function hashFile(
   } finally {
     await handle.close();
   }
-  return sums.result();
+  return sums.digest();
 }
 
 /** Files copied at once: hashing and writing overlap, and small files stop being latency-bound. */
@@ -274,7 +248,7 @@ export async function copyTree(
   for (const [rel, mode] of dirs) {
     await mkdir(join(dst, rel), { mode });
   }
-  const copied = new Map<string, FileResult>();
+  const copied = new Map<string, Checksums>();
   await runPool(
     files.map((f) => async () => {
       copied.set(f.rel, await copyFileHashing(f.from, join(dst, f.rel), f.stats, options));

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import type { Journal } from './journal.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import type { ProgressReporter } from './progress.js';
 import { isTransientFsError, sleep } from './retry.js';
+import { writeAllSync } from './sink.js';
 
 /** How a transfer uses the network; see `DEFAULT_TUNING`. */
 export interface TransferTuning {
@@ -459,7 +460,10 @@ class RangedFetch {
             `${store.location}/${file.path}: more bytes than asked for`,
           );
         }
-        writeAt(this.#open(state), chunk, range.start + range.written);
+        // Synchronous on purpose: a write through libuv's thread pool cost 0.5–1.4 CPU-s per
+        // GiB on small VMs against 0.25 for `writeSync` (storage-transfer.md §B.4), and the
+        // chunk's buffer is reused by the next socket read.
+        writeAllSync(this.#open(state), chunk, range.start + range.written);
         range.crc = crc32c(chunk, range.crc);
         range.written += chunk.byteLength;
         state.counted += chunk.byteLength;
@@ -614,17 +618,6 @@ function splitRanges(size: number, rangeBytes: number): RangeState[] {
     });
   }
   return ranges;
-}
-
-/**
- * Writes a chunk at its place in the file. Synchronous on purpose: a write through libuv's
- * thread pool cost 0.5–1.4 CPU-s per GiB on small VMs against 0.25 for `writeSync`
- * (storage-transfer.md §B.4), and the chunk's buffer is reused by the next socket read.
- */
-function writeAt(fd: number, chunk: Uint8Array, position: number): void {
-  for (let done = 0; done < chunk.byteLength;) {
-    done += writeSync(fd, chunk, done, chunk.byteLength - done, position + done);
-  }
 }
 
 function closeQuietly(state: FileState): void {

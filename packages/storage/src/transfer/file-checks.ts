@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 
-import { crc32c, crc32cHex } from '../checksum.js';
+import { RunningChecksums } from '../checksum.js';
+import type { HashAlgorithms } from '../checksum.js';
 import { IntegrityError } from '../errors.js';
-import type { HashAlgorithms, HashPool } from './hash-pool.js';
+import type { HashPool } from './hash-pool.js';
 import type { ManifestFile } from './manifest.js';
+import { writeAllSync } from './sink.js';
 
 /**
  * The checksum checks (sha256, CRC32C) of files already written, run by a worker pool while
@@ -105,7 +106,7 @@ let pieceBuffer: Buffer | undefined;
 
 /**
  * Reads the file open at `fd` from its start in pieces and hands each to `onPiece`, stopping one
- * piece past `maxBytes`; returns the bytes read. Each piece is read and handled synchronously
+ * piece past `maxBytes`. Each piece is read and handled synchronously
  * in one buffer shared by every such read in the process (no other code runs in between), with
  * a turn of the event loop between pieces: fresh buffers per read cost more here than the
  * checksum itself (touching new memory is expensive on small VMs), and a file just written is
@@ -116,7 +117,7 @@ async function forEachPiece(
   maxBytes: number,
   signal: AbortSignal,
   onPiece: (piece: Buffer, position: number) => void,
-): Promise<number> {
+): Promise<void> {
   const buffer = (pieceBuffer ??= Buffer.allocUnsafe(PIECE_BYTES));
   let position = 0;
   while (position <= maxBytes) {
@@ -129,30 +130,14 @@ async function forEachPiece(
     position += n;
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  return position;
 }
 
-/** The checksums a file's record asks for, fed piece by piece. */
-function checksummer(file: ManifestFile): {
-  update: (piece: Buffer) => void;
-  check: (bytes: number) => void;
-} {
-  const algorithms = algorithmsFor(file);
-  const hash = algorithms.sha256 ? createHash('sha256') : undefined;
-  let crc = 0;
-  return {
-    update: (piece) => {
-      hash?.update(piece);
-      if (algorithms.crc32c) {
-        crc = crc32c(piece, crc);
-      }
-    },
-    check: (bytes) => {
-      checkSize(file, bytes);
-      checkDigest(file, hash?.digest('hex'));
-      checkCrc32c(file, algorithms.crc32c ? crc32cHex(crc) : undefined);
-    },
-  };
+/** Throws an IntegrityError unless the bytes summed up are the file its record describes. */
+function checkSums(file: ManifestFile, sums: RunningChecksums): void {
+  const { bytes, sha256, crc32c } = sums.digest();
+  checkSize(file, bytes);
+  checkDigest(file, sha256);
+  checkCrc32c(file, crc32c);
 }
 
 /** Reads a file back and checks it against its record (size, CRC32C, sha256), in this thread. */
@@ -161,15 +146,14 @@ export async function checkFile(
   file: ManifestFile,
   signal: AbortSignal,
 ): Promise<void> {
-  const sums = checksummer(file);
+  const sums = new RunningChecksums(algorithmsFor(file));
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  let bytes: number;
   try {
-    bytes = await forEachPiece(fd, file.size, signal, (piece) => sums.update(piece));
+    await forEachPiece(fd, file.size, signal, (piece) => sums.update(piece));
   } finally {
     closeSync(fd);
   }
-  sums.check(bytes);
+  checkSums(file, sums);
 }
 
 /**
@@ -183,17 +167,14 @@ export async function copyFileChecked(
   file: ManifestFile,
   signal: AbortSignal,
 ): Promise<void> {
-  const sums = checksummer(file);
+  const sums = new RunningChecksums(algorithmsFor(file));
   const input = openSync(from, constants.O_RDONLY | constants.O_NOFOLLOW);
-  let bytes: number;
   try {
     const output = openSync(to, 'wx', 0o644);
     try {
-      bytes = await forEachPiece(input, file.size, signal, (piece, position) => {
+      await forEachPiece(input, file.size, signal, (piece, position) => {
         sums.update(piece);
-        for (let done = 0; done < piece.length;) {
-          done += writeSync(output, piece, done, piece.length - done, position + done);
-        }
+        writeAllSync(output, piece, position);
       });
     } finally {
       closeSync(output);
@@ -201,5 +182,5 @@ export async function copyFileChecked(
   } finally {
     closeSync(input);
   }
-  sums.check(bytes);
+  checkSums(file, sums);
 }

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
+import type { Checksums, HashAlgorithms } from '../checksum.js';
 import { abortReason } from '../common.js';
 import type { ManifestFile } from './manifest.js';
 
@@ -35,21 +36,6 @@ export function isWorthAPool(
 
 /** Bytes per read in a worker: one reused buffer, few system calls. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
-
-/** Which checksums a job computes. */
-export interface HashAlgorithms {
-  sha256: boolean;
-  crc32c: boolean;
-}
-
-/** What a worker found: the bytes it read and the checksums asked for. */
-export interface HashResult {
-  bytes: number;
-  /** Lowercase hex, when asked for. */
-  sha256: string | undefined;
-  /** 8 lowercase hex digits, when asked for. */
-  crc32c: string | undefined;
-}
 
 /** The native CRC32C module, required by path inside the workers. */
 const CRC32_MODULE = createRequire(import.meta.url).resolve('@node-rs/crc32');
@@ -110,12 +96,12 @@ parentPort.on('message', (job) => {
 `;
 
 /** What a worker posts for a job. */
-type WorkerMessage = HashResult | { aborted: true } | { error: string; code: string | undefined };
+type WorkerMessage = Checksums | { aborted: true } | { error: string; code: string | undefined };
 
 interface Job {
   task: { path: string; maxBytes: number; copyTo: string | undefined } & HashAlgorithms;
   signal: AbortSignal;
-  resolve: (result: HashResult) => void;
+  resolve: (result: Checksums) => void;
   reject: (err: Error) => void;
 }
 
@@ -157,11 +143,11 @@ export class HashPool {
     maxBytes: number,
     algorithms: HashAlgorithms,
     options: { signal: AbortSignal; copyTo?: string | undefined },
-  ): Promise<HashResult> {
+  ): Promise<Checksums> {
     if (this.#closed) {
       return Promise.reject(new Error('the hash pool is closed'));
     }
-    return new Promise<HashResult>((resolve, reject) => {
+    return new Promise<Checksums>((resolve, reject) => {
       this.#queue.push({
         task: { path, maxBytes, copyTo: options.copyTo, ...algorithms },
         signal: options.signal,
@@ -184,7 +170,7 @@ export class HashPool {
     maxBytes: number,
     algorithms: HashAlgorithms,
     options: { signal: AbortSignal },
-  ): Promise<HashResult> {
+  ): Promise<Checksums> {
     return this.hash(from, maxBytes, algorithms, { ...options, copyTo: to });
   }
 
