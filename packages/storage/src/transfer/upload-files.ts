@@ -3,11 +3,10 @@ import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 import { crc32c, crc32cCombine, crc32cHex, crc32cToBase64 } from '../checksum.js';
-import { abortReason, backoffMs } from '../common.js';
 import type { RetryPolicy } from '../common.js';
 import { StorageError, TransientStorageError } from '../errors.js';
 import { ConnectionBudget } from './budget.js';
-import { sleep } from './retry.js';
+import { withRetry } from './retry.js';
 import type { ObjectWriter, PartsUpload } from './writer.js';
 
 /** One object to write: a local file, or bytes in memory (a small generated file). */
@@ -220,30 +219,28 @@ function bodyOf(source: UploadSource, start: number, end: number): Uint8Array | 
   return createReadStream(source.file, { start, end: end - 1, highWaterMark: MIB });
 }
 
-/** One request with a connection from the budget, retried on transient failures. */
-async function withRequestRetry<T>(
+/**
+ * One request with a connection from the budget, retried on transient failures; a throttled
+ * one halves the budget before its connection goes back.
+ */
+function withRequestRetry<T>(
   retry: RetryPolicy,
   budget: ConnectionBudget,
   signal: AbortSignal,
   request: () => Promise<T>,
 ): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
+  const isTransient = (err: unknown): boolean => err instanceof TransientStorageError;
+  return withRetry(retry, signal, isTransient, async () => {
     const release = await budget.acquire(signal);
     try {
       return await request();
     } catch (err: unknown) {
-      if (signal.aborted) {
-        throw abortReason(signal);
-      }
-      if (!(err instanceof TransientStorageError) || attempt >= retry.attempts) {
-        throw err;
-      }
-      if (err.isThrottled) {
+      if (err instanceof TransientStorageError && err.isThrottled) {
         budget.throttle();
       }
+      throw err;
     } finally {
       release();
     }
-    await sleep(backoffMs(retry, attempt), signal);
-  }
+  });
 }
