@@ -70,6 +70,7 @@ export type { ObjectWriter, PartsUpload } from './transfer/writer.js';
 export { HashPool, isWorthAPool } from './transfer/hash-pool.js';
 export { checkFile } from './transfer/file-checks.js';
 export { isTransientFsError, sleep, withRetry } from './transfer/retry.js';
+export { forEachInLanes } from './transfer/lanes.js';
 export {
   JOURNAL_NAME,
   STALE_TEMP_AGE_MS,

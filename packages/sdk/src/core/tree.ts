@@ -3,7 +3,7 @@ import type { Dirent, Stats } from 'node:fs';
 import { mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
-import { RunningChecksums } from '@determined-ts/storage';
+import { RunningChecksums, forEachInLanes } from '@determined-ts/storage';
 import type { Checksums } from '@determined-ts/storage';
 
 import { StorageError } from '../errors.js';
@@ -152,27 +152,6 @@ export async function hashFile(
 /** Files copied at once: hashing and writing overlap, and small files stop being latency-bound. */
 const COPY_CONCURRENCY = 4;
 
-/** Runs `jobs` with at most `limit` at a time; after a failure no new job starts. */
-async function runPool(jobs: readonly (() => Promise<void>)[], limit: number): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < jobs.length) {
-      const job = jobs[next];
-      next += 1;
-      try {
-        await job?.();
-      } catch (error: unknown) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
-  if (failure !== undefined) {
-    throw failure.error;
-  }
-}
-
 /** What {@link walkTree} found: every entry in order, and the files among them. */
 export interface TreeWalk {
   /** Relative paths in listing order; directories end with `/`. */
@@ -249,12 +228,10 @@ export async function copyTree(
     await mkdir(join(dst, rel), { mode });
   }
   const copied = new Map<string, Checksums>();
-  await runPool(
-    files.map((f) => async () => {
-      copied.set(f.rel, await copyFileHashing(f.from, join(dst, f.rel), f.stats, options));
-    }),
-    COPY_CONCURRENCY,
-  );
+  // No signal for the lanes: each copy watches `options.signal` itself.
+  await forEachInLanes(files, COPY_CONCURRENCY, undefined, async (f) => {
+    copied.set(f.rel, await copyFileHashing(f.from, join(dst, f.rel), f.stats, options));
+  });
   const manifest: TreeManifest = { resources: {}, digests: {}, crc32c: {} };
   for (const rel of order) {
     const file = copied.get(rel);

@@ -13,6 +13,7 @@ import {
 } from '../transfer/file-checks.js';
 import { HashPool } from '../transfer/hash-pool.js';
 import type { Journal } from '../transfer/journal.js';
+import { forEachInLanes } from '../transfer/lanes.js';
 import type { Manifest, ManifestFile } from '../transfer/manifest.js';
 import type { ProgressReporter } from '../transfer/progress.js';
 import { isTransientFsError, withRetry } from '../transfer/retry.js';
@@ -53,43 +54,22 @@ export async function copyLocalFiles(copy: LocalCopy): Promise<void> {
     await mkdir(join(copy.dir, d), { recursive: true });
   }
   const files = [...copy.manifest.files].sort((a, b) => b.size - a.size);
-  // The first failure stops the other lanes; it is the error the caller sees.
-  const stop = new AbortController();
-  const signal = AbortSignal.any([copy.signal, stop.signal]);
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   const pool = totalBytes >= POOL_MIN_BYTES ? new HashPool() : undefined;
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const lane = async (): Promise<void> => {
-    while (failure === undefined && !signal.aborted) {
-      const file = files[next];
-      if (file === undefined) {
+  // With a pool, enough lanes to keep every worker busy (the pool queues the rest).
+  const lanes = pool === undefined ? copy.concurrency : 8;
+  try {
+    // The first failure stops the other lanes; it is the error the caller sees.
+    await forEachInLanes(files, lanes, copy.signal, async (file, signal) => {
+      if (await isDoneBefore(copy, file)) {
         return;
       }
-      next += 1;
-      try {
-        if (await isDoneBefore(copy, file)) {
-          continue;
-        }
-        await withRetry(copy.retry, signal, isTransientFsError, (attempt) =>
-          copyOne(copy, file, signal, attempt > 1, pool),
-        );
-      } catch (err: unknown) {
-        failure ??= { error: err };
-        stop.abort(err);
-      }
-    }
-  };
-  // With a pool, enough lanes to keep every worker busy (the pool queues the rest).
-  const lanes = Math.max(1, Math.min(pool === undefined ? copy.concurrency : 8, files.length));
-  try {
-    await Promise.all(Array.from({ length: lanes }, lane));
+      await withRetry(copy.retry, signal, isTransientFsError, (attempt) =>
+        copyOne(copy, file, signal, attempt > 1, pool),
+      );
+    });
   } finally {
     await pool?.close();
-  }
-  copy.signal.throwIfAborted();
-  if (failure !== undefined) {
-    throw failure.error;
   }
 }
 

@@ -6,6 +6,7 @@ import { crc32c, crc32cCombine, crc32cHex, crc32cToBase64 } from '../checksum.js
 import type { RetryPolicy } from '../common.js';
 import { StorageError, TransientStorageError } from '../errors.js';
 import { ConnectionBudget } from './budget.js';
+import { forEachInLanes } from './lanes.js';
 import { withRetry } from './retry.js';
 import type { ObjectWriter, PartsUpload } from './writer.js';
 
@@ -72,32 +73,12 @@ export async function uploadFiles(job: UploadJob): Promise<Record<string, string
   const budget = new ConnectionBudget(job.tuning.connections);
   const crcs: Record<string, string> = {};
   const queue = [...job.files].sort((a, b) => b.size - a.size);
-  const stop = new AbortController();
-  const runSignal = AbortSignal.any([signal, stop.signal]);
-  let failure: { error: unknown } | undefined;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (
-      let source = queue[next++];
-      source !== undefined && failure === undefined;
-      source = queue[next++]
-    ) {
-      try {
-        crcs[source.path] = await uploadOne(job, source, budget, runSignal);
-      } catch (err: unknown) {
-        failure ??= { error: err };
-        stop.abort(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: budget.max }, worker));
-  signal.throwIfAborted();
-  if (failure !== undefined) {
-    throw failure.error;
-  }
+  await forEachInLanes(queue, budget.max, signal, async (source, runSignal) => {
+    crcs[source.path] = await uploadOne(job, source, budget, runSignal);
+  });
   for (const dir of job.dirs) {
-    await withRequestRetry(job.retry, budget, runSignal, () =>
-      job.writer.putObject(dir, new Uint8Array(0), 0, undefined, runSignal),
+    await withRequestRetry(job.retry, budget, signal, () =>
+      job.writer.putObject(dir, new Uint8Array(0), 0, undefined, signal),
     );
   }
   return crcs;
