@@ -193,10 +193,12 @@ async function adoptLeftover(
 }
 
 /**
- * Temp siblings of `target` left by processes of this host that no longer run, or by earlier
- * downloads of this very process that have ended.
+ * Temp sibling directories of `target` left by processes of this host that no longer run, or by
+ * earlier downloads of this very process that have ended.
  */
-async function deadSiblings(target: string): Promise<{ path: string; mtimeMs: number }[]> {
+async function deadSiblings(
+  target: string,
+): Promise<{ path: string; pid: number; mtimeMs: number }[]> {
   const parent = dirname(target);
   const prefix = `.${basename(target)}.partial-`;
   let names: string[];
@@ -206,7 +208,7 @@ async function deadSiblings(target: string): Promise<{ path: string; mtimeMs: nu
     return [];
   }
   const tag = await thisHostTag();
-  const out: { path: string; mtimeMs: number }[] = [];
+  const out: { path: string; pid: number; mtimeMs: number }[] = [];
   for (const name of names) {
     const match = name.startsWith(prefix) ? TEMP_SUFFIX.exec(name.slice(prefix.length)) : null;
     const pid = Number(match?.[1]);
@@ -218,7 +220,7 @@ async function deadSiblings(target: string): Promise<{ path: string; mtimeMs: nu
     const isLeft = pid === process.pid ? !inUse.has(path) : !isAlive(pid);
     const s = await lstat(path).catch(() => undefined);
     if (s?.isDirectory() === true && isLeft) {
-      out.push({ path, mtimeMs: s.mtimeMs });
+      out.push({ path, pid, mtimeMs: s.mtimeMs });
     }
   }
   return out;
@@ -259,28 +261,12 @@ export async function sweepStaleTempSiblings(
   target: string,
   options: TempSiblingOptions = {},
 ): Promise<string[]> {
-  const parent = dirname(target);
-  const prefix = `.${basename(target)}.partial-`;
   const now = (options.now ?? Date.now)();
   const staleAfterMs = options.staleAfterMs ?? STALE_TEMP_AGE_MS;
   const removed: string[] = [];
-  let names: string[];
-  try {
-    names = await readdir(parent);
-  } catch {
-    return removed; // Nothing to sweep where nothing can be listed.
-  }
-  const tag = await thisHostTag();
-  for (const name of names) {
-    const match = name.startsWith(prefix) ? TEMP_SUFFIX.exec(name.slice(prefix.length)) : null;
-    const pid = Number(match?.[1]);
-    // pid 0 and below would address process groups: never a download's owner.
-    if (match?.[2] !== tag || !Number.isSafeInteger(pid) || pid < 1 || pid === process.pid) {
-      continue;
-    }
-    const path = join(parent, name);
-    const s = await lstat(path).catch(() => undefined);
-    if (s?.isDirectory() !== true || now - s.mtimeMs < staleAfterMs || isAlive(pid)) {
+  for (const { path, pid, mtimeMs } of await deadSiblings(target)) {
+    // This process still runs: what it left is no crash's leftover (`adoptLeftover` may reuse it).
+    if (pid === process.pid || now - mtimeMs < staleAfterMs) {
       continue;
     }
     try {
