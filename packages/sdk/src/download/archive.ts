@@ -70,7 +70,7 @@ class Transient extends Error {
 export async function fetchArchive(job: ArchiveFetch): Promise<void> {
   const idleTimeoutMs = checkIdleTimeout(job.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
   // CRC32Cs are checked on the way to disk; the pool is for sha256s.
-  const pool = isWorthAPool(job.manifest.files, { isCrcInline: true }) ? new HashPool() : undefined;
+  const pool = isWorthAPool(job.manifest.files) ? new HashPool() : undefined;
   const download = new ArchiveDownload(job, pool, idleTimeoutMs);
   try {
     await withRetry(

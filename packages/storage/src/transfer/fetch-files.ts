@@ -163,8 +163,7 @@ class RangedFetch {
     this.#job = job;
     this.#budget = new ConnectionBudget(job.tuning.connections);
     this.#signal = AbortSignal.any([job.signal, this.#stop.signal]);
-    const sha256Files = job.manifest.files.filter((f) => f.sha256 !== undefined);
-    if (isWorthAPool(sha256Files, { isCrcInline: true })) {
+    if (isWorthAPool(job.manifest.files)) {
       this.#pool = new HashPool();
       this.#checks = new DeferredChecks(this.#pool, this.#signal, () =>
         this.#fail(this.#checks?.failure),

@@ -7,31 +7,21 @@ import { abortReason } from '../common.js';
 import type { ManifestFile } from './manifest.js';
 
 /**
- * Below this many bytes to check, a download checks in its own thread: starting a worker costs
- * about 50 ms of CPU here, the time sha256 takes over some 64 MiB (CRC32C, 16 times faster,
- * needs about 1 GiB for the same).
+ * Below this many bytes of sha256 to check, a download checks in its own thread: starting a
+ * worker costs about 50 ms of CPU here, the time sha256 takes over some 64 MiB. CRC32Cs never
+ * need one: downloads compute them on the way to disk, 16 times faster than sha256.
  */
 const POOL_MIN_SHA256_BYTES = 64 * 1024 * 1024;
-const POOL_MIN_CRC32C_BYTES = 1024 * 1024 * 1024;
 
-/**
- * Whether a download with these files has enough bytes to check to start a pool for them.
- * `isCrcInline`: CRC32Cs are computed on the way to disk, the pool only does sha256.
- */
-export function isWorthAPool(
-  files: readonly ManifestFile[],
-  { isCrcInline = false }: { isCrcInline?: boolean } = {},
-): boolean {
+/** Whether a download of these files has enough sha256 to check to start a pool for it. */
+export function isWorthAPool(files: readonly ManifestFile[]): boolean {
   let sha256Bytes = 0;
-  let crcBytes = 0;
   for (const f of files) {
     if (f.sha256 !== undefined) {
       sha256Bytes += f.size;
-    } else if (f.crc32c !== undefined && !isCrcInline) {
-      crcBytes += f.size;
     }
   }
-  return sha256Bytes >= POOL_MIN_SHA256_BYTES || crcBytes >= POOL_MIN_CRC32C_BYTES;
+  return sha256Bytes >= POOL_MIN_SHA256_BYTES;
 }
 
 /** Bytes per read in a worker: one reused buffer, few system calls. */
