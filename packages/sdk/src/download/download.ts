@@ -1,4 +1,4 @@
-import { lstat, open, writeFile } from 'node:fs/promises';
+import { lstat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import {
@@ -195,7 +195,9 @@ async function runDownload(
   const journalSource = source.kind === 'direct' ? `${source.store.location}#${uuid}` : undefined;
   const isResumable = journalSource !== undefined && options.resume !== false;
   const temp = await createTempSibling(target, {
-    canResume: isResumable ? (dir) => holdsJournalOf(dir, journalSource) : undefined,
+    canResume: isResumable
+      ? (dir) => Journal.isOf(join(dir, JOURNAL_NAME), journalSource)
+      : undefined,
   });
   let journal: Journal | undefined;
   try {
@@ -249,29 +251,6 @@ async function runDownload(
 /** Failures of the network or the store, after retries: the next attempt may well succeed. */
 function isWorthResuming(err: unknown): boolean {
   return err instanceof TransientStorageError || err instanceof NetworkError;
-}
-
-/** Whether a temp directory holds part of this very download (its journal's header says so). */
-async function holdsJournalOf(dir: string, journalSource: string): Promise<boolean> {
-  let head = '';
-  try {
-    const handle = await open(join(dir, JOURNAL_NAME), 'r');
-    try {
-      const buffer = Buffer.alloc(64 * 1024); // the header line is far shorter
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      head = buffer.toString('utf8', 0, bytesRead);
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return false; // no journal: not a resumable download's
-  }
-  try {
-    const header = JSON.parse(head.slice(0, head.indexOf('\n'))) as { source?: unknown };
-    return header.source === journalSource;
-  } catch {
-    return false;
-  }
 }
 
 function tuningOf(options: DownloadOptions, idleTimeoutMs: number): TransferTuning {

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 import { errnoCode } from '../errno.js';
 
@@ -53,6 +54,28 @@ export class Journal {
   }
 
   /**
+   * Whether the journal at `path` was written for `source`, as {@link Journal.open} would keep
+   * it; reads its header line only. No journal, or one that cannot be read, is not.
+   */
+  static async isOf(path: string, source: string): Promise<boolean> {
+    let head: string;
+    try {
+      const handle = await open(path, 'r');
+      try {
+        const buffer = Buffer.alloc(64 * 1024); // the header line is far shorter
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+        head = buffer.toString('utf8', 0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      return false;
+    }
+    const end = head.indexOf('\n');
+    return end >= 0 && isHeaderOf(parseLines(head.slice(0, end))[0], source);
+  }
+
+  /**
    * Opens the journal at `path`. One written for another source is discarded; so is one that
    * cannot be read. The file is then rewritten from what was restored, which also drops torn
    * and superseded lines.
@@ -68,8 +91,7 @@ export class Journal {
       }
     }
     const lines = parseLines(text);
-    const header = lines[0];
-    if (header?.t === 'h' && header.v === FORMAT_VERSION && header.source === source) {
+    if (isHeaderOf(lines[0], source)) {
       restored = replay(lines.slice(1));
     }
     const fd = openSync(path, 'w');
@@ -117,6 +139,11 @@ export class Journal {
       writeSync(this.#fd, `${JSON.stringify(line)}\n`);
     }
   }
+}
+
+/** Whether `line` is the header of a journal of this format written for `source`. */
+function isHeaderOf(line: Line | undefined, source: string): boolean {
+  return line?.t === 'h' && line.v === FORMAT_VERSION && line.source === source;
 }
 
 function parseLines(text: string): Line[] {
