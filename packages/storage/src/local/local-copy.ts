@@ -1,7 +1,6 @@
 import { lstat, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { CheckpointStore } from '../backend.js';
 import { crc32cHex } from '../checksum.js';
 import type { RetryPolicy } from '../common.js';
 import {
@@ -25,8 +24,8 @@ import { isTransientFsError, withRetry } from '../transfer/retry.js';
 const POOL_MIN_BYTES = 64 * 1024 * 1024;
 
 export interface LocalCopy {
-  /** A local store: one with `localFile`. */
-  store: CheckpointStore & { localFile(path: string): Promise<string> };
+  /** The path of a stored file on this machine: a local store's `localFile`. */
+  localFile: (path: string) => Promise<string>;
   manifest: Manifest;
   /** The (temporary) directory being filled. */
   dir: string;
@@ -103,7 +102,7 @@ async function copyOne(
   if (isRetry) {
     await rm(dest, { force: true }); // the failed attempt may have left a piece
   }
-  const source = await copy.store.localFile(file.path);
+  const source = await copy.localFile(file.path);
   if (pool === undefined) {
     await copyFileChecked(source, dest, file, signal);
   } else {

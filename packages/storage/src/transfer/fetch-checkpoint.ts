@@ -28,10 +28,9 @@ export interface CheckpointFetch {
 export async function fetchCheckpoint(job: CheckpointFetch): Promise<void> {
   const { store } = job;
   if (store.localFile !== undefined) {
-    const localFile = store.localFile.bind(store);
     await copyLocalFiles({
       ...job,
-      store: Object.assign(store, { localFile }),
+      localFile: store.localFile.bind(store),
       concurrency: job.tuning.connections,
     });
     return;
