@@ -21,27 +21,14 @@ import {
   testS3Client,
 } from '../../storage/test/s3rver.js';
 import type { S3rverHandle } from '../../storage/test/s3rver.js';
-import { loopbackMaster, makeTree, readTree, sha256 } from '../../sdk/test/core-helpers.js';
+import { loopbackMaster, makeTree, sha256 } from '../../sdk/test/core-helpers.js';
 import type { TestMaster } from '../../sdk/test/core-helpers.js';
 import { PYTHON, findPythonSdk, harnessDir, runPython } from '../../../test/python-harness.js';
 import { runDet } from '../test/helpers.js';
+import { PY_PATTERN, digests, digestsOf, pattern, pythonOutput } from '../test/interop.js';
+import type { Digests } from '../test/interop.js';
 
 const MiB = 1024 * 1024;
-/** A prime period, so no two parts of a multipart upload hold the same bytes. */
-const PERIOD = 65_521;
-
-/** Deterministic bytes; the Python scripts' `pattern` writes the same. */
-function pattern(size: number, seed: number): Buffer {
-  const block = Buffer.alloc(PERIOD);
-  for (let j = 0; j < PERIOD; j += 1) {
-    block[j] = (j * 131 + (j >> 8) * 7 + seed) & 0xff;
-  }
-  const out = Buffer.alloc(size);
-  for (let offset = 0; offset < size; offset += PERIOD) {
-    block.copy(out, offset, 0, Math.min(PERIOD, size - offset));
-  }
-  return out;
-}
 
 const PY_PRELUDE = String.raw`
 import json, logging, sys, warnings
@@ -63,10 +50,7 @@ def _recording(self, operation, params):
     return _make_api_call(self, operation, params)
 botocore.client.BaseClient._make_api_call = _recording
 
-def pattern(size, seed):
-    block = bytes((j * 131 + (j >> 8) * 7 + seed) & 0xFF for j in range(${PERIOD}))
-    return (block * (size // len(block) + 1))[:size]
-`;
+${PY_PATTERN}`;
 
 /** core_v2 trains and checkpoints into S3; the best checkpoint (steps 20) is not the latest. */
 const TRAIN_SCRIPT = String.raw`${PY_PRELUDE}
@@ -111,24 +95,6 @@ const PY_CHECKPOINTS: [number, number, number][] = [
   [20, 0.2, 9 * MiB + 20],
   [30, 0.4, 2 * MiB + 30],
 ];
-
-/** A tree as relative path → sha256 of the file, or `dir` for a directory. */
-type Digests = Record<string, string>;
-
-function digests(tree: Record<string, Buffer | string | Uint8Array | null>): Digests {
-  return Object.fromEntries(
-    Object.entries(tree).map(([path, data]) => [path, data === null ? 'dir' : sha256(data)]),
-  );
-}
-
-async function digestsOf(root: string): Promise<Digests> {
-  return digests(await readTree(root));
-}
-
-/** Python's stderr (its log) and stdout, to show when something it did was unexpected. */
-function pythonOutput(run: { stdout: string; stderr: string }): string {
-  return `python stderr:\n${run.stderr}\npython stdout:\n${run.stdout}`;
-}
 
 const prerequisites = findPythonSdk();
 const missing =

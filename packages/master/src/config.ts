@@ -25,8 +25,9 @@ export interface MasterConfig {
   checkpointStorage: Record<string, unknown>;
   /**
    * What the storage package reads from the environment to reach object stores: the AWS region
-   * (`AWS_REGION`, `AWS_DEFAULT_REGION`). AWS credentials are left to the AWS SDK's own chain.
-   * @default {}
+   * (`AWS_REGION`, `AWS_DEFAULT_REGION`), GCS's `GOOGLE_APPLICATION_CREDENTIALS` and
+   * `STORAGE_EMULATOR_HOST`, Azure's `AZURE_STORAGE_CONNECTION_STRING`. AWS credentials are
+   * left to the AWS SDK's own chain. @default {}
    */
   storageEnv?: Readonly<Record<string, string>>;
   /** Directory of the built web UI; `undefined` when none was given or found. */
@@ -220,7 +221,13 @@ function parseStorageSetting(value: string): Record<string, unknown> {
 }
 
 /** The environment variables handed to the storage package (see `MasterConfig.storageEnv`). */
-const STORAGE_ENV_NAMES = ['AWS_REGION', 'AWS_DEFAULT_REGION'] as const;
+const STORAGE_ENV_NAMES = [
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'STORAGE_EMULATOR_HOST',
+  'AZURE_STORAGE_CONNECTION_STRING',
+] as const;
 
 function storageEnvOf(env: NodeJS.ProcessEnv): Readonly<Record<string, string>> {
   const out: Record<string, string> = {};

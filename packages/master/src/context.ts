@@ -14,8 +14,8 @@ export interface AppSettings {
   /** `checkpoint_storage` for experiments whose config names none. */
   defaultCheckpointStorage: JsonObject;
   /**
-   * The environment the storage package reads to reach object stores (the AWS region), from the
-   * master's config. @default {}
+   * The environment the storage package reads to reach object stores (the AWS region, GCS and
+   * Azure credentials), from the master's config. @default {}
    */
   storageEnv?: Readonly<Record<string, string>>;
   /**

@@ -123,11 +123,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig(['--web-root', ''], {})).toThrow(/web root: must not be empty/);
   });
 
-  it('hands the AWS region, and only that, from the environment to the storage package', async () => {
+  it('hands the AWS region and GCS and Azure settings, and only those, from the environment to the storage package', async () => {
     const d = await dir();
-    const env = { AWS_REGION: 'eu-west-1', AWS_SECRET_ACCESS_KEY: 'not for the master' };
+    const env = {
+      AWS_REGION: 'eu-west-1',
+      AWS_SECRET_ACCESS_KEY: 'not for the master',
+      GOOGLE_APPLICATION_CREDENTIALS: '/etc/gcs.json',
+      STORAGE_EMULATOR_HOST: 'http://127.0.0.1:4443',
+      AZURE_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=b',
+      AZURE_STORAGE_KEY: 'not read',
+    };
     expect(configOf(loadConfig(['--data-dir', d], env)).storageEnv).toEqual({
       AWS_REGION: 'eu-west-1',
+      GOOGLE_APPLICATION_CREDENTIALS: '/etc/gcs.json',
+      STORAGE_EMULATOR_HOST: 'http://127.0.0.1:4443',
+      AZURE_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=b',
     });
     expect(
       configOf(loadConfig(['--data-dir', d], { AWS_DEFAULT_REGION: 'ap-south-1' })).storageEnv,

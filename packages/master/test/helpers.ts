@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe } from 'vitest';
 
 import { createApp } from '../src/app.js';
-import type { AppDeps, AppEnv } from '../src/context.js';
+import type { AppDeps, AppEnv, AppSettings } from '../src/context.js';
 import { migrate, openDb } from '../src/db/connect.js';
 import type { Db } from '../src/db/connect.js';
 import type { DialectName } from '../src/db/dialect.js';
@@ -126,7 +126,12 @@ export interface TestMaster {
 /** A master app on a fresh database and storage dir; `close` removes both. */
 export async function openTestMaster(
   dialect: DialectName,
-  options: { log?: (event: LogEvent) => void; webRoot?: string } = {},
+  options: {
+    log?: (event: LogEvent) => void;
+    webRoot?: string;
+    /** Settings to override: the master's own storage and the environment it reads stores with. */
+    settings?: Partial<Pick<AppSettings, 'defaultCheckpointStorage' | 'storageEnv'>>;
+  } = {},
 ): Promise<{ master: TestMaster; close: () => Promise<void> }> {
   const db = await testDb(dialect, { log: options.log });
   const dir = await tempDir();
@@ -143,6 +148,7 @@ export async function openTestMaster(
       sessionTtlMs: 7 * 24 * 3600 * 1000,
       defaultCheckpointStorage: { type: 'directory', container_path: dir.path },
       ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
+      ...options.settings,
     },
   };
   const app = createApp(deps);

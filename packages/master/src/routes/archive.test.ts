@@ -244,28 +244,27 @@ describeEachDialect('checkpoint archive', ({ master }) => {
     expect((await download(m, 'not-a-uuid', {}, s.token)).status).toBe(400);
   });
 
-  it('refuses gcs and azure storage, naming the type', async () => {
+  it('refuses storage whose config it cannot use, saying why', async () => {
     const m = master();
-    for (const [type, storage] of [
-      ['gcs', '{type: gcs, bucket: my-bucket}'],
-      ['azure', '{type: azure, container: my-container}'],
-    ] as const) {
-      const s = await seedTrial(m, { storage });
-      const uuid = testUuid();
-      await call(m, s.token, 'POST', '/api/v1/checkpoints', {
-        uuid,
-        taskId: s.taskId,
-        state: 'STATE_COMPLETED',
-        resources: { 'model.bin': '5' },
-        metadata: { steps_completed: 1 },
-      });
-      const res = await download(m, uuid, { accept: 'application/gzip' }, s.token);
-      expect(res.status).toBe(400);
-      expect(((await res.json()) as { message: string }).message).toBe(
-        `checkpoint download via master is not supported for ${type} storage`,
-      );
-    }
+    const s = await seedTrial(m, {
+      storage: '{type: shared_fs, host_path: /tmp, storage_path: ../etc}',
+    });
+    const uuid = testUuid();
+    await call(m, s.token, 'POST', '/api/v1/checkpoints', {
+      uuid,
+      taskId: s.taskId,
+      state: 'STATE_COMPLETED',
+      resources: { 'model.bin': '5' },
+      metadata: { steps_completed: 1 },
+    });
+    const res = await download(m, uuid, { accept: 'application/gzip' }, s.token);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toBe(
+      'checkpoint download via master is not possible: shared_fs storage_path ../etc must be ' +
+        'a subdirectory of host_path /tmp',
+    );
   });
+
   it("picks the archive from a browser's Accept: q-values honoured, q=0 excludes, wildcards mean tar", async () => {
     const m = master();
     const s = await seedTrial(m);

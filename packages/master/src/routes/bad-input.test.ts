@@ -26,7 +26,7 @@ interface Fixture {
   ckpt: string;
   trial2: number;
   ckpt2: string;
-  gcsckpt: string;
+  badckpt: string;
   unknownUuid: string;
 }
 
@@ -1967,9 +1967,9 @@ const ROWS: BadRow[] = [
     method: 'DELETE',
     name: 'storage the master cannot reach, with a reachable one',
     path: ROUTES.checkpoints,
-    body: { checkpointUuids: ['#ckpt', '#gcsckpt'] },
+    body: { checkpointUuids: ['#ckpt', '#badckpt'] },
     status: 400,
-    message: 'cannot delete files of checkpoint #gcsckpt: gcs storage is not reachable',
+    message: 'cannot delete files of checkpoint #badckpt: shared_fs storage_path ../etc must be',
   },
   {
     route: 'checkpointsRm',
@@ -2171,11 +2171,11 @@ const ROWS: BadRow[] = [
   {
     route: 'checkpointArchive',
     method: 'GET',
-    name: 'object storage the master cannot read yet',
-    path: '/checkpoints/#gcsckpt',
+    name: 'storage whose config the master cannot use',
+    path: '/checkpoints/#badckpt',
     headers: { accept: 'application/x-tar' },
     status: 400,
-    message: 'checkpoint download via master is not supported for gcs storage',
+    message: 'checkpoint download via master is not possible: shared_fs storage_path ../etc',
   },
   {
     route: 'checkpointArchive',
@@ -2385,9 +2385,12 @@ async function makeFixture(m: TestMaster): Promise<Fixture> {
   );
   await call(m, s.token, 'POST', `/api/v1/trials/${trial2.id}/start`, { resume: true });
   const ckpt2 = await reportCheckpoint(m, { ...s, trialId: trial2.id, taskId: trial2.taskId }, 5);
-  // Storage the master cannot reach (yet): refused before anything changes.
-  const gcs = await seedTrial(m, { storage: '{type: gcs, bucket: b}' });
-  const gcsckpt = await reportCheckpoint(m, gcs, 5);
+  // Storage the master cannot use (a shared_fs path out of its host_path): refused before
+  // anything changes.
+  const unusable = await seedTrial(m, {
+    storage: '{type: shared_fs, host_path: /tmp, storage_path: ../etc}',
+  });
+  const badckpt = await reportCheckpoint(m, unusable, 5);
   return {
     admin,
     user: s.token,
@@ -2400,7 +2403,7 @@ async function makeFixture(m: TestMaster): Promise<Fixture> {
     ckpt,
     trial2: trial2.id,
     ckpt2,
-    gcsckpt,
+    badckpt,
     unknownUuid: NO_SUCH_UUID,
   };
 }

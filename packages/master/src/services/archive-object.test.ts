@@ -39,7 +39,7 @@ beforeEach(async () => {
       secret_key: 'S3RVER',
     },
     UUID,
-    { side: 'master', s3: { env: {} } },
+    { side: 'master', env: {} },
   );
 });
 

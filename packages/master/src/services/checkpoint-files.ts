@@ -21,7 +21,7 @@ function checkGlobs(globs: readonly string[]): void {
 /**
  * Deletes the files of the given checkpoints that match `globs` from storage and records what
  * remains. `DELETE /api/v1/checkpoints` is this with `**` (everything). Storage the master cannot
- * handle (gcs, azure for now) is refused before any change. A store that fails (unreachable,
+ * handle (a config it cannot read) is refused before any change. A store that fails (unreachable,
  * access denied) leaves its checkpoint as it was and makes the answer a 502, after the other
  * checkpoints were dealt with; a missing file counts as deleted.
  */

@@ -14,13 +14,14 @@ import {
 import type { CheckpointStore } from '@determined-ts/storage';
 
 import type { AppSettings } from '../context.js';
+import { storageLabel } from '../storage-label.js';
 import { HttpError } from '../errors.js';
 import type { FileEntry } from './archive-file.js';
+import { withMasterCredentials } from './storage-credentials.js';
 
 /**
- * Storage the master cannot handle: a type it has no access to yet (gcs, azure), or, with a
- * `problem`, a config it cannot read (stored before configs were checked as strictly as now, a
- * shared_fs storage_path leaving host_path).
+ * Storage the master cannot handle: a config it cannot read (stored before configs were checked
+ * as strictly as now, a shared_fs storage_path leaving host_path), or a type it does not know.
  */
 export interface StorageRefusal {
   type: string;
@@ -29,10 +30,12 @@ export interface StorageRefusal {
 
 /**
  * The store holding checkpoint `uuid`, as the master reaches it: shared_fs through the container
- * mount when it exists on this machine, else the host path (`master/pkg/checkpoints`); S3 with
- * the config's keys, else the master's own AWS credential chain, in the master's region. No
- * store is contacted here. Storage the master cannot handle throws what `refuse` makes of it,
- * so callers refuse it before changing anything.
+ * mount when it exists on this machine, else the host path (`master/pkg/checkpoints`); object
+ * stores with the config's credentials, else those of the master's own `checkpoint_storage` for
+ * the same bucket or container, else the master's environment (AWS's chain in its region,
+ * `GOOGLE_APPLICATION_CREDENTIALS`, `AZURE_STORAGE_CONNECTION_STRING`). No store is contacted
+ * here. Storage the master cannot handle throws what `refuse` makes of it, and storage it has no
+ * credentials for a 502, so callers refuse it before changing anything.
  */
 export async function openStore(
   settings: AppSettings,
@@ -41,13 +44,23 @@ export async function openStore(
   refuse: (refusal: StorageRefusal) => HttpError,
 ): Promise<CheckpointStore> {
   try {
-    return await openCheckpointStore(storage, uuid, {
-      side: 'master',
-      s3: { env: settings.storageEnv ?? {} },
-    });
+    return await openCheckpointStore(
+      withMasterCredentials(storage, settings.defaultCheckpointStorage),
+      uuid,
+      { side: 'master', env: settings.storageEnv ?? {} },
+    );
   } catch (err: unknown) {
     if (err instanceof StorageUnreachableError && err.reason === 'unsupported') {
       throw refuse({ type: err.storageType, problem: undefined });
+    }
+    // No credentials anywhere (azure finds that out before any request): the master's setup is
+    // at fault, not the request, as when a store refuses the credentials it has.
+    if (err instanceof StorageUnreachableError && err.reason === 'no_access') {
+      throw new HttpError(
+        'bad_gateway',
+        `the master cannot reach ${storageLabel(storage)} for checkpoint ${uuid}: ${err.message}`,
+        { cause: err },
+      );
     }
     if (err instanceof StorageError) {
       throw refuse({ type: String(storage.type), problem: err.message });

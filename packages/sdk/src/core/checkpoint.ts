@@ -7,7 +7,6 @@ import {
   DEFAULT_UPLOAD_TUNING,
   crc32c,
   crc32cHex,
-  StorageUnreachableError,
   openCheckpointStore,
   uploadFiles,
 } from '@determined-ts/storage';
@@ -93,7 +92,7 @@ function metadataText(metadata: Record<string, unknown>): string {
   return JSON.stringify(metadata, null, 2);
 }
 
-/** Whether a store can be written object by object (s3; gcs and azure to come). */
+/** Whether a store can be written object by object (s3, gcs, azure). */
 function isObjectWriter(store: CheckpointStore): store is CheckpointStore & ObjectWriter {
   return 'putObject' in store && 'startParts' in store;
 }
@@ -326,20 +325,13 @@ export class CheckpointContext {
     sources.push({ path: METADATA_FILE, size: metadataBytes.length, bytes: metadataBytes });
     let store: CheckpointStore;
     try {
-      store = await openCheckpointStore(this.#deps.storage, uuid, { s3: { env: this.#deps.env } });
+      store = await openCheckpointStore(this.#deps.storage, uuid, { env: this.#deps.env });
     } catch (err: unknown) {
-      if (err instanceof StorageUnreachableError && err.reason === 'unsupported') {
-        throw new StorageError(
-          `uploading checkpoints to ${this.#deps.storage.type} storage is not supported yet ` +
-            '(directory, shared_fs and s3 are)',
-          { cause: err },
-        );
-      }
       throw asStorageError(err, `cannot open checkpoint storage for ${uuid}`);
     }
     if (!isObjectWriter(store)) {
       throw new StorageError(
-        `uploading checkpoints to ${this.#deps.storage.type} storage is not supported yet`,
+        `uploading checkpoints to ${this.#deps.storage.type} storage is not supported`,
       );
     }
     let crcs: Record<string, string>;

@@ -554,15 +554,25 @@ describe('download (states and modes)', () => {
     expect(archiveRequests()).toBe(0);
   });
 
-  it('never falls back for azure storage', async () => {
-    const seeded = await m.seed({ 'a.bin': 'a' });
+  it('falls back to the master for azure storage it cannot reach, as Determined never does', async () => {
+    const seeded = await m.seed({ 'a.bin': 'from master' });
+    // An account on a port where nothing listens: as a laptop outside the storage's network sees it.
+    const connectionString =
+      'DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;' +
+      'BlobEndpoint=http://127.0.0.1:9/acct;';
     const c = variant(seeded, {
-      storageConfig: { type: 'azure', container: 'c', connection_string: 'x' },
+      storageConfig: { type: 'azure', container: 'c', connection_string: connectionString },
     });
-    const err = await c.download(join(m.workDir, 'out')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StorageUnreachableError);
-    expect(err).toMatchObject({ reason: 'unsupported', storageType: 'azure' });
-    expect(archiveRequests()).toBe(0);
+    const direct = await c
+      .download(join(m.workDir, 'direct'), { mode: 'direct' })
+      .catch((e: unknown) => e);
+    expect(direct).toBeInstanceOf(StorageUnreachableError);
+    expect(direct).toMatchObject({ reason: 'no_access', storageType: 'azure' });
+    const events: DownloadEvent[] = [];
+    const dir = await c.download(join(m.workDir, 'out'), { onProgress: (e) => events.push(e) });
+    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe('from master');
+    expect(events[0]).toMatchObject({ type: 'start', mode: 'master' });
+    expect(archiveRequests()).toBe(1);
   });
 
   it('reads s3 storage directly, one GET per object', async () => {

@@ -268,8 +268,8 @@ type Source = { kind: 'direct'; store: CheckpointStore } | { kind: 'master'; cli
 
 /**
  * Where the bytes come from. In `auto` mode only storage that is unreachable from here (not
- * found, no credentials, no access, no route) falls back to the master, and azure never does
- * (as in Determined's SDK).
+ * found, no credentials, no access, no route) falls back to the master, whatever its type
+ * (Determined's SDK never falls back for azure, whose archives its master refuses).
  */
 async function pickSource(
   checkpoint: DownloadableCheckpoint,
@@ -294,7 +294,7 @@ async function pickSource(
     const store =
       options.storage === undefined
         ? await openCheckpointStore(checkpoint.storageConfig, uuid, {
-            s3: { env: options.env ?? process.env },
+            env: options.env ?? process.env,
             signal,
           })
         : await options.storage(checkpoint.storageConfig, uuid, signal);
@@ -302,10 +302,7 @@ async function pickSource(
     return { kind: 'direct', store };
   } catch (err: unknown) {
     const canFallBack =
-      mode === 'auto' &&
-      err instanceof StorageUnreachableError &&
-      checkpoint.storageConfig.type !== 'azure' &&
-      client !== undefined;
+      mode === 'auto' && err instanceof StorageUnreachableError && client !== undefined;
     if (canFallBack) {
       return viaMaster();
     }

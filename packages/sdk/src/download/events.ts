@@ -9,7 +9,8 @@ import type { RetryPolicy } from '../client.js';
 /**
  * How to fetch the files: `direct` reads the checkpoint's storage from this machine, `master`
  * asks the master for an archive (`GET /checkpoints/{uuid}`), and `auto` reads directly and falls
- * back to the master only when the files are not reachable from here (never for azure).
+ * back to the master only when the files are not reachable from here: not found, no credentials,
+ * access denied, no route. Unlike Determined's SDK, `auto` falls back for azure storage too.
  */
 export type DownloadMode = 'auto' | 'direct' | 'master';
 

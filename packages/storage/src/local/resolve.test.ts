@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { StorageError, StorageUnreachableError } from '../errors.js';
-import { openCheckpointStore } from '../open.js';
 import { localCandidates, openLocalStore } from './resolve.js';
 
 const U = '0b7cbd3c-1f6f-4f62-9b43-2d7e4f3a9c11';
@@ -79,12 +78,5 @@ describe('openLocalStore', () => {
     expect(err).toMatchObject({ reason: 'not_found', storageType: 'shared_fs' });
     expect((err as Error).message).toContain(join(dir, U));
     expect((err as Error).message).toContain(`/determined_shared_fs/${U}`);
-  });
-
-  it('says unsupported for storage without a direct backend yet', async () => {
-    await expect(openCheckpointStore({ type: 'gcs', bucket: 'b' }, U)).rejects.toMatchObject({
-      reason: 'unsupported',
-      storageType: 'gcs',
-    });
   });
 });
