@@ -43,6 +43,8 @@ export type {
   DownsampledMetricsDto,
   CheckpointTrainingMetadata,
   CheckpointWorkload,
+  CheckpointDownloadUrlDto,
+  CheckpointDownloadUrlsDto,
   DeterminedTsInfo,
   ExperimentDto,
   Int64String,

@@ -36,6 +36,8 @@ export const ROUTES = {
   checkpointMetadata: '/api/v1/checkpoints/:checkpointUuid/metadata',
   checkpointMetrics: '/api/v1/checkpoints/:checkpointUuid/metrics',
   checkpointArchive: '/checkpoints/:checkpointUuid',
+  /** Determined-TS extension: short-lived URLs that read a checkpoint's objects from its store. */
+  checkpointDownloadUrls: '/api/v1/checkpoints/:checkpointUuid/download-urls',
   taskLogs: '/task-logs',
 } as const;
 

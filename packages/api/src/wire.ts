@@ -230,6 +230,36 @@ export interface MasterInfoDto {
 export interface DeterminedTsInfo {
   checkpointOrdering: string;
   checkpointDigests: boolean;
+  /** `GET /api/v1/checkpoints/{uuid}/download-urls` is served (see CheckpointDownloadUrlsDto). */
+  checkpointDownloadUrls?: boolean;
+}
+
+/** One object of a checkpoint and the URL that reads it; directories have no URL. */
+export interface CheckpointDownloadUrlDto {
+  /** Checkpoint-relative, `/`-separated; directories end with `/`. */
+  path: string;
+  /** Size in bytes, as a decimal string (int64 on the wire). */
+  size: string;
+  /** What pins the bytes (an ETag, a GCS generation); send it as `If-Match` for s3 and azure. */
+  version?: string;
+  /** The store's CRC32C of the whole object, 8 lowercase hex digits, where it keeps one. */
+  crc32c?: string;
+  url?: string;
+}
+
+/**
+ * `GET /api/v1/checkpoints/{uuid}/download-urls` (a Determined-TS extension): URLs that read the
+ * checkpoint's objects straight from its object store with no credentials (S3 presigned, GCS V4
+ * signed, Azure SAS), valid until `expiresAt`, for clients that hold no storage credentials.
+ */
+export interface CheckpointDownloadUrlsDto {
+  /** The checkpoint's storage type: s3, gcs or azure. */
+  storageType: string;
+  /** Where the checkpoint is (`s3://bucket/prefix/<uuid>`); never a URL with credentials. */
+  location: string;
+  /** RFC 3339; the earliest expiry of the URLs. */
+  expiresAt: string;
+  objects: CheckpointDownloadUrlDto[];
 }
 
 /**

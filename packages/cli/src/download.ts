@@ -7,7 +7,12 @@ import type { CliIo } from './io.js';
 import { printJson } from './output.js';
 import { formatBytes } from './views.js';
 
-export const DOWNLOAD_MODES = ['auto', 'direct', 'master'] as const satisfies DownloadMode[];
+export const DOWNLOAD_MODES = [
+  'auto',
+  'direct',
+  'presigned',
+  'master',
+] as const satisfies DownloadMode[];
 
 export interface DownloadFlags {
   output?: string;

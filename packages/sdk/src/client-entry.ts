@@ -9,7 +9,12 @@ export type {
   RetryPolicy,
   StreamedResponse,
 } from './client.js';
-export { getCheckpoint, listCheckpoints, listCheckpointsPage } from './api/checkpoints.js';
+export {
+  getCheckpoint,
+  getCheckpointDownloadUrls,
+  listCheckpoints,
+  listCheckpointsPage,
+} from './api/checkpoints.js';
 export type {
   CheckpointSort,
   CheckpointSortAttr,

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadConfig, silentLogger, startMaster } from '@determined-ts/master';
+import type { AppSettings } from '@determined-ts/master';
 import { crc32c, crc32cHex } from '@determined-ts/storage';
 
 import type { FetchLike } from '../src/client.js';
@@ -25,11 +26,16 @@ export interface TestMaster {
   close(): Promise<void>;
 }
 
-/** A master on a fresh SQLite database, called in-process through `app.fetch`. */
-export async function inProcessMaster(): Promise<TestMaster> {
+/**
+ * A master on a fresh SQLite database, called in-process through `app.fetch`; `settings`
+ * replaces single ones (the environment it reads stores with, its own checkpoint storage).
+ */
+export async function inProcessMaster(
+  settings: Partial<Pick<AppSettings, 'storageEnv' | 'defaultCheckpointStorage'>> = {},
+): Promise<TestMaster> {
   const dir = await mkdtemp(join(tmpdir(), 'det-core-'));
   const db = await memoryDb();
-  const app = testMasterApp(db, join(dir, 'default'), { sessionTtlMs: 3600_000 });
+  const app = testMasterApp(db, join(dir, 'default'), { sessionTtlMs: 3600_000, ...settings });
   return {
     url: 'http://master.test:8080',
     fetch: (input, init) => Promise.resolve(app.fetch(new Request(input, init))),

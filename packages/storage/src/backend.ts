@@ -54,9 +54,24 @@ export interface ObjectRead {
 }
 
 /**
+ * A URL that reads one object with no credentials until `expiresAtMs`: a GET of it, with a
+ * `Range` header and, for s3 and azure, `If-Match: <version>` (unsigned headers every store
+ * takes), answers as the store does.
+ */
+export interface PresignedRead {
+  url: string;
+  /**
+   * Until when the URL works, in ms since the epoch by the signer's clock. A URL that never
+   * expires (an anonymous public Azure container) reports the lifetime asked for, so that every
+   * expiry is a finite time a listing can carry as JSON.
+   */
+  expiresAtMs: number;
+}
+
+/**
  * The objects of one checkpoint in one store: what the transfer engine reads from and the
- * master deletes from. Local filesystems (`directory`, `shared_fs`) and object stores (`s3`)
- * implement it.
+ * master deletes from. Local filesystems (`directory`, `shared_fs`), object stores (`s3`,
+ * `gcs`, `azure`) and reads through presigned URLs implement it.
  *
  * Failures are typed: `StorageUnreachableError` when the checkpoint cannot be reached at all
  * (not found, no credentials or no permission), `ObjectChangedError` when a pinned version is
@@ -87,6 +102,18 @@ export interface CheckpointStore {
    * checkpoint reached without links, so the engine may let the kernel copy it.
    */
   localFile?(path: string): Promise<string>;
+  /**
+   * Signs a GET of `object` (a file of `list`) valid for `expiresInS` seconds, less where the
+   * credentials allow less: at most 7 days (S3's and GCS's limit), and never past the expiry of
+   * temporary credentials or of a SAS the store was given. Stores that cannot sign (local ones)
+   * leave it out; a store whose credentials cannot sign throws a `StorageUnreachableError`
+   * (`unsupported`). Nothing is logged: the URL is a credential.
+   */
+  presignRead?(
+    object: StoredObject,
+    expiresInS: number,
+    signal?: AbortSignal,
+  ): Promise<PresignedRead>;
   /**
    * Deletes the named objects (files, and directories once empty) and returns the names gone
    * afterwards: deleted, or missing already. What could not be deleted stays, and is not in the

@@ -17,6 +17,7 @@ export type {
   CheckpointStore,
   ObjectRead,
   ObjectReadOptions,
+  PresignedRead,
   StoreResolver,
   StoredObject,
 } from './backend.js';
@@ -44,6 +45,13 @@ export type { OpenStoreOptions } from './open.js';
 export type { S3OpenOptions } from './s3/open-s3.js';
 export type { S3Credentials } from './s3/s3-bucket.js';
 export { LocalStore, localVersion } from './local/local-store.js';
+export { openPresignedStore } from './presigned/presigned-store.js';
+export type {
+  PresignedListing,
+  PresignedObject,
+  PresignedSource,
+  PresignedStoreOptions,
+} from './presigned/presigned-store.js';
 export {
   SHARED_FS_CONTAINER_PATH,
   localCandidates,

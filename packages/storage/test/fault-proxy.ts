@@ -18,23 +18,35 @@ export interface Fault {
    * without ever contacting the target: a throttling burst in front of any server.
    */
   status503?: boolean;
-  /** Runs when the cut, end, stall or 503 happens, before the client can see it. */
+  /**
+   * Answer the request itself with `403 Forbidden` (an `AccessDenied` error, `Connection: close`)
+   * without contacting the target: a store refusing a signature or an expired URL.
+   */
+  status403?: boolean;
+  /** Runs when the cut, end, stall, 503 or 403 happens, before the client can see it. */
   onFault?: () => void;
 }
 
-const SLOW_DOWN_BODY =
-  '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
-  '<Message>Please reduce your request rate.</Message><RequestId>FAULTPROXY</RequestId></Error>';
-const SLOW_DOWN_HEAD =
-  'HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n' +
-  `Content-Length: ${Buffer.byteLength(SLOW_DOWN_BODY)}\r\nConnection: close\r\n\r\n`;
+/** The answers the proxy makes itself: status line and S3-style error code and message. */
+const REFUSALS = {
+  503: ['503 Slow Down', 'SlowDown', 'Please reduce your request rate.'],
+  403: ['403 Forbidden', 'AccessDenied', 'Access Denied'],
+} as const;
 
-/** Reads the request head, then answers 503 SlowDown and closes; the rest of the request is dropped. */
-function answerSlowDown(
+/** Reads the request head, then answers with `status` and closes; the rest of the request is dropped. */
+function answerRefusal(
   client: Socket,
   exchange: Exchange,
   onFault: (() => void) | undefined,
+  status: keyof typeof REFUSALS,
 ): void {
+  const [statusLine, code, message] = REFUSALS[status];
+  const body =
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>` +
+    `<Message>${message}</Message><RequestId>FAULTPROXY</RequestId></Error>`;
+  const head =
+    `HTTP/1.1 ${statusLine}\r\nContent-Type: application/xml\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
   let request = Buffer.alloc(0);
   client.on('data', (chunk: Buffer) => {
     if (exchange.requestHeaders !== undefined) {
@@ -44,10 +56,10 @@ function answerSlowDown(
     exchange.requestHeaders = parseHeaders(request);
     if (exchange.requestHeaders !== undefined) {
       onFault?.();
-      exchange.status = 503;
-      exchange.headBytes = SLOW_DOWN_HEAD.length;
-      exchange.bytes = SLOW_DOWN_HEAD.length + Buffer.byteLength(SLOW_DOWN_BODY);
-      client.end(SLOW_DOWN_HEAD + SLOW_DOWN_BODY);
+      exchange.status = status;
+      exchange.headBytes = head.length;
+      exchange.bytes = head.length + Buffer.byteLength(body);
+      client.end(head + body);
     }
   });
   client.on('error', () => client.destroy());
@@ -90,8 +102,8 @@ export async function startFaultProxy(
     exchanges.push(exchange);
     const isFaulty = exchanges.length <= fault.times;
     sockets.add(client);
-    if (isFaulty && fault.status503 === true) {
-      answerSlowDown(client, exchange, fault.onFault);
+    if (isFaulty && (fault.status503 === true || fault.status403 === true)) {
+      answerRefusal(client, exchange, fault.onFault, fault.status503 === true ? 503 : 403);
       return;
     }
     const upstream = connect(Number(port), hostname);

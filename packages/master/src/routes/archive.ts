@@ -18,7 +18,7 @@ import { createArchiveStream, tarEtag, tarStream, wholeOf, writeTar } from '../s
 import type { ArchiveFormat } from '../services/archive.js';
 import { checkIfMatch, selectRange } from '../services/byte-range.js';
 import { storageConfigs } from '../services/checkpoint-dto.js';
-import { getCheckpointRow } from '../services/checkpoints.js';
+import { getDownloadableRow } from '../services/checkpoints.js';
 import { listRegularFiles, localRoot, openStore, storeFailure } from '../services/storage.js';
 import { TarLayout } from '../services/tar.js';
 
@@ -60,8 +60,6 @@ function chooseArchive(c: Context<AppEnv>): { format: ArchiveFormat; type: Archi
   }
   return { format: BY_MEDIA_TYPE[type], type };
 }
-
-const DOWNLOADABLE = new Set(['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED']);
 
 export function archiveRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -164,13 +162,7 @@ function nodeResponse(c: Context<AppEnv>): ServerResponse | undefined {
  * when the store cannot be read (no credentials, access denied, unreachable).
  */
 async function checkpointFiles(deps: AppDeps, uuid: string): Promise<ArchiveEntry[]> {
-  const row = await getCheckpointRow(deps, uuid);
-  if (!DOWNLOADABLE.has(row.state)) {
-    throw new HttpError(
-      'failed_precondition',
-      `checkpoint ${uuid} is ${row.state}; only COMPLETED or PARTIALLY_DELETED checkpoints can be downloaded`,
-    );
-  }
+  const row = await getDownloadableRow(deps, uuid);
   const storage = (await storageConfigs(deps.db.kysely, [row])).get(uuid) ?? {};
   const store = await openStore(deps.settings, storage, uuid, (refusal) =>
     badRequest(

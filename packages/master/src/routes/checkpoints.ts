@@ -10,6 +10,7 @@ import {
   jsonObject,
   parseEnum,
   pathUuid,
+  queryInt,
   queryOne,
   readBody,
   timestamp,
@@ -22,6 +23,11 @@ import {
   replaceMetadata,
   reportCheckpoint,
 } from '../services/checkpoints.js';
+import {
+  DEFAULT_URL_LIFETIME_S,
+  MAX_URL_LIFETIME_S,
+  checkpointDownloadUrls,
+} from '../services/download-urls.js';
 import { checkGroup } from '../services/metrics.js';
 
 const uuid = z.string().refine(isUuid, 'expected a UUID');
@@ -108,6 +114,18 @@ export function checkpointRoutes(deps: AppDeps): Hono<AppEnv> {
   app.get(ROUTES.checkpoint, async (c) => {
     const [checkpoint] = await checkpointDtos(db, [await getCheckpointRow(deps, pathUuid(c))]);
     return c.json({ checkpoint });
+  });
+
+  // Our extension: URLs that read the checkpoint's objects from its store without credentials.
+  app.get(ROUTES.checkpointDownloadUrls, async (c) => {
+    const id = pathUuid(c);
+    const lifetimeS = queryInt(c, 'expiresInSeconds', { min: 1 }) ?? DEFAULT_URL_LIFETIME_S;
+    if (lifetimeS < 60 || lifetimeS > MAX_URL_LIFETIME_S) {
+      throw badRequest(
+        `invalid expiresInSeconds '${lifetimeS}': expected 60 to ${MAX_URL_LIFETIME_S} seconds`,
+      );
+    }
+    return c.json(await checkpointDownloadUrls(deps, id, lifetimeS, c.req.raw.signal));
   });
 
   app.post(ROUTES.checkpointMetadata, async (c) => {

@@ -18,7 +18,11 @@ describeEachDialect('master info routes', ({ master }) => {
       masterId: 'master-test',
       strictJobQueueControl: false,
       version: 'test',
-      determinedTs: { checkpointOrdering: CHECKPOINT_ORDERING_RULES, checkpointDigests: true },
+      determinedTs: {
+        checkpointOrdering: CHECKPOINT_ORDERING_RULES,
+        checkpointDigests: true,
+        checkpointDownloadUrls: true,
+      },
     });
     expect(info.clusterId).toMatch(UUID);
     expect(info.determinedTs).toMatchObject({ checkpointOrdering: 'determined-ts/1' });

@@ -34,7 +34,11 @@ export function masterRoutes(deps: AppDeps): Hono<AppEnv> {
       featureSwitches: [],
       clusterMessage: null,
       ssoProviders: [],
-      determinedTs: { checkpointOrdering: CHECKPOINT_ORDERING_RULES, checkpointDigests: true },
+      determinedTs: {
+        checkpointOrdering: CHECKPOINT_ORDERING_RULES,
+        checkpointDigests: true,
+        checkpointDownloadUrls: true,
+      },
     };
     return c.json(info);
   });

@@ -247,6 +247,21 @@ export async function getCheckpointRow(deps: AppDeps, uuid: string): Promise<Che
   return row;
 }
 
+/** States whose files may be downloaded: all of them, or what a partial delete left. */
+const DOWNLOADABLE_STATES = new Set(['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED']);
+
+/** The row of a checkpoint whose files may be downloaded: 404 when unknown, 400 for its state. */
+export async function getDownloadableRow(deps: AppDeps, uuid: string): Promise<CheckpointRow> {
+  const row = await getCheckpointRow(deps, uuid);
+  if (!DOWNLOADABLE_STATES.has(row.state)) {
+    throw new HttpError(
+      'failed_precondition',
+      `checkpoint ${uuid} is ${row.state}; only COMPLETED or PARTIALLY_DELETED checkpoints can be downloaded`,
+    );
+  }
+  return row;
+}
+
 /** The rows of `uuids` (any case), or a 404 naming those that are unknown. */
 export async function getRows(deps: AppDeps, uuids: readonly string[]): Promise<CheckpointRow[]> {
   const unique = [...new Set(uuids.map((u) => u.toLowerCase()))];

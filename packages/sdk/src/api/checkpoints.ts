@@ -1,4 +1,5 @@
 import type {
+  CheckpointDownloadUrlsDto,
   CheckpointDto,
   CheckpointSortBy,
   CheckpointState as WireCheckpointState,
@@ -127,4 +128,22 @@ export async function getCheckpoint(
     { signal: options.signal },
   );
   return decodeCheckpoint(res.checkpoint);
+}
+
+/**
+ * `GET /api/v1/checkpoints/{uuid}/download-urls` (Determined-TS masters, which advertise
+ * `determinedTs.checkpointDownloadUrls`): each object of a checkpoint in an object store with a
+ * URL that reads it with no credentials until `expiresAt`. An `ApiError` (400) when the
+ * checkpoint's storage gives no URLs (local storage, credentials that cannot sign).
+ */
+export async function getCheckpointDownloadUrls(
+  client: Client,
+  uuid: string,
+  options: { expiresInSeconds?: number; signal?: AbortSignal } = {},
+): Promise<CheckpointDownloadUrlsDto> {
+  return client.request<CheckpointDownloadUrlsDto>(
+    'GET',
+    `/api/v1/checkpoints/${encodeURIComponent(uuid)}/download-urls`,
+    { query: { expiresInSeconds: options.expiresInSeconds }, signal: options.signal },
+  );
 }

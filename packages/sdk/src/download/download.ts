@@ -31,6 +31,7 @@ import { ArgumentError, CheckpointStateError, NetworkError, StorageError } from 
 import type { CheckpointData } from '../models.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, archiveUrl, checkIdleTimeout, fetchArchive } from './archive.js';
 import type { DownloadEvent, DownloadMode, DownloadOptions } from './events.js';
+import { openUrlStore } from './presigned.js';
 
 /** What a download needs of a checkpoint: its data, and the session it came from (master mode). */
 export type DownloadableCheckpoint = Pick<
@@ -38,7 +39,7 @@ export type DownloadableCheckpoint = Pick<
   'uuid' | 'state' | 'resources' | 'digests' | 'crc32c' | 'metadata' | 'storageConfig'
 > & { readonly client?: Client | undefined };
 
-const MODES: readonly DownloadMode[] = ['auto', 'direct', 'master'];
+const MODES: readonly DownloadMode[] = ['auto', 'direct', 'presigned', 'master'];
 const DOWNLOADABLE_STATES = new Set(['COMPLETED', 'PARTIALLY_DELETED']);
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 10_000 };
 const DEFAULT_PROGRESS_INTERVAL_MS = 100;
@@ -171,7 +172,7 @@ async function runDownload(
   const retry: RetryPolicy = { ...(client?.retry ?? DEFAULT_RETRY), ...options.retry };
   const source = await pickSource(checkpoint, mode, options, signal);
   let listing: StoredObject[] | undefined;
-  if (source.kind === 'direct' && manifest.files.length === 0 && manifest.dirs.length === 0) {
+  if (source.kind !== 'master' && manifest.files.length === 0 && manifest.dirs.length === 0) {
     // No resources recorded (very old or foreign checkpoints): take what storage holds.
     listing = await source.store.list(signal);
     manifest = buildManifest(Object.fromEntries(listing.map((e) => [e.path, e.size])), {});
@@ -188,11 +189,12 @@ async function runDownload(
     totalBytes: manifest.totalBytes,
     totalFiles: manifest.files.length,
     mode: source.kind,
-    source: source.kind === 'direct' ? source.store.location : archiveUrl(source.client, uuid),
+    source: source.kind === 'master' ? archiveUrl(source.client, uuid) : source.store.location,
   });
-  // Direct downloads keep a journal in their temp directory, so that one killed half-way (or
-  // failed for the network) is taken up by the next download of the checkpoint to the target.
-  const journalSource = source.kind === 'direct' ? `${source.store.location}#${uuid}` : undefined;
+  // Downloads from the store keep a journal in their temp directory, so that one killed
+  // half-way (or failed for the network) is taken up by the next download of the checkpoint to
+  // the target, directly or through URLs alike: the objects are the same.
+  const journalSource = source.kind === 'master' ? undefined : `${source.store.location}#${uuid}`;
   const isResumable = journalSource !== undefined && options.resume !== false;
   const temp = await createTempSibling(target, {
     canResume: isResumable
@@ -201,7 +203,7 @@ async function runDownload(
   });
   let journal: Journal | undefined;
   try {
-    if (source.kind === 'direct') {
+    if (source.kind !== 'master') {
       journal = isResumable ? Journal.open(join(temp, JOURNAL_NAME), journalSource) : undefined;
       await fetchCheckpoint({
         store: source.store,
@@ -264,12 +266,14 @@ function tuningOf(options: DownloadOptions, idleTimeoutMs: number): TransferTuni
   return { ...DEFAULT_TUNING, connections, idleTimeoutMs };
 }
 
-type Source = { kind: 'direct'; store: CheckpointStore } | { kind: 'master'; client: Client };
+type Source =
+  { kind: 'direct' | 'presigned'; store: CheckpointStore } | { kind: 'master'; client: Client };
 
 /**
  * Where the bytes come from. In `auto` mode only storage that is unreachable from here (not
- * found, no credentials, no access, no route) falls back to the master, whatever its type
- * (Determined's SDK never falls back for azure, whose archives its master refuses).
+ * found, no credentials, no access, no route) falls back, whatever its type (Determined's SDK
+ * never falls back for azure, whose archives its master refuses): to URLs the master signs,
+ * then, where it signs none (local storage, Determined's master), to the master's archive.
  */
 async function pickSource(
   checkpoint: DownloadableCheckpoint,
@@ -287,8 +291,22 @@ async function pickSource(
     }
     return { kind: 'master', client };
   };
+  const viaUrls = async (): Promise<Source | { unavailable: string }> => {
+    if (client === undefined) {
+      return { unavailable: 'the checkpoint was not fetched through a master session' };
+    }
+    const urls = await openUrlStore(client, uuid, signal);
+    return 'store' in urls ? { kind: 'presigned', store: urls.store } : urls;
+  };
   if (mode === 'master') {
     return viaMaster();
+  }
+  if (mode === 'presigned') {
+    const urls = await viaUrls();
+    if ('unavailable' in urls) {
+      throw new StorageError(`checkpoint ${uuid}: no download URLs: ${urls.unavailable}`);
+    }
+    return urls;
   }
   try {
     const store =
@@ -304,7 +322,8 @@ async function pickSource(
     const canFallBack =
       mode === 'auto' && err instanceof StorageUnreachableError && client !== undefined;
     if (canFallBack) {
-      return viaMaster();
+      const urls = await viaUrls();
+      return 'unavailable' in urls ? viaMaster() : urls;
     }
     throw err;
   }

@@ -7,12 +7,14 @@ import type {
 import type { RetryPolicy } from '../client.js';
 
 /**
- * How to fetch the files: `direct` reads the checkpoint's storage from this machine, `master`
- * asks the master for an archive (`GET /checkpoints/{uuid}`), and `auto` reads directly and falls
- * back to the master only when the files are not reachable from here: not found, no credentials,
- * access denied, no route. Unlike Determined's SDK, `auto` falls back for azure storage too.
+ * How to fetch the files: `direct` reads the checkpoint's storage from this machine with its
+ * credentials, `presigned` reads the object store through short-lived URLs the master signs
+ * (Determined-TS masters only), `master` asks the master for an archive
+ * (`GET /checkpoints/{uuid}`). `auto` reads directly and, only when the files are not reachable
+ * from here (not found, no credentials, access denied, no route), through URLs, else the
+ * archive. Unlike Determined's SDK, `auto` falls back for azure storage too.
  */
-export type DownloadMode = 'auto' | 'direct' | 'master';
+export type DownloadMode = 'auto' | 'direct' | 'presigned' | 'master';
 
 /** Sent once, before the first byte: the totals come from the checkpoint's `resources`. */
 export interface DownloadStartEvent {
@@ -20,10 +22,11 @@ export interface DownloadStartEvent {
   totalBytes: number;
   totalFiles: number;
   /** The mode actually used (`auto` resolved). */
-  mode: 'direct' | 'master';
+  mode: 'direct' | 'presigned' | 'master';
   /**
    * Where the bytes come from: the checkpoint's directory (`/data/checkpoints/<uuid>`), its
-   * object store (`s3://bucket/prefix/<uuid>`), or the master's archive URL.
+   * object store (`s3://bucket/prefix/<uuid>`, also when read through URLs), or the master's
+   * archive URL.
    */
   source: string;
 }

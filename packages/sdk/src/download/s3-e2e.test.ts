@@ -2,7 +2,8 @@
 // credentials (its default checkpoint storage is S3 too); a training process with credentials
 // of its own that uploads through the Core API to S3 storage named without keys; and this
 // process, a service with no AWS credentials at all, which picks the best checkpoint and
-// downloads it: `auto` falls back to the master's archive, `direct` says what is missing.
+// downloads it: `auto` reads S3 through URLs the master signs, `master` takes its archive, and
+// `direct` says what is missing.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -159,7 +160,7 @@ describe('S3 end to end: trainer, master and service in processes of their own',
     expect(Object.keys(checkpoint.crc32c).sort()).toEqual(files.sort());
   });
 
-  it('auto: a service without AWS credentials gets it through the master, verified', async () => {
+  it('auto: a service without AWS credentials reads S3 through URLs the master signs, verified', async () => {
     const checkpoint = await best();
     const events: DownloadEvent[] = [];
     const dir = await checkpoint.download(join(scratch, 'auto'), {
@@ -167,8 +168,8 @@ describe('S3 end to end: trainer, master and service in processes of their own',
       onProgress: (e) => events.push(e),
     });
     expect(events.find((e) => e.type === 'start')).toMatchObject({
-      mode: 'master',
-      source: `${master.url}/checkpoints/${checkpoint.uuid}`,
+      mode: 'presigned',
+      source: `s3://det-test/team/e2e/${checkpoint.uuid}`,
     });
     await expectFiles(dir, 2);
     expect((await readdir(join(dir, 'empty'))).length).toBe(0);

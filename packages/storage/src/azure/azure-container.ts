@@ -7,6 +7,7 @@ import { isCrc32cHex } from '../checksum.js';
 import { abortReason } from '../common.js';
 import type { BodyOpener, StreamedResponse } from '../common.js';
 import { StorageUnreachableError, TransientStorageError } from '../errors.js';
+import { readErrorBody } from '../http/answers.js';
 import { openKeptAliveBody } from '../http/raw-body.js';
 import type { AzureAccess } from './azure-auth.js';
 import {
@@ -195,7 +196,7 @@ export class AzureContainer {
       return res;
     }
     const code = res.headers.get('x-ms-error-code') ?? undefined;
-    const message = parseAzureErrorMessage(await readSmallBody(res));
+    const message = parseAzureErrorMessage(await readErrorBody(res));
     throw classifyAzureFailure(what, res.status, code, message);
   }
 
@@ -285,24 +286,4 @@ export class AzureContainer {
   uri(blobName: string): string {
     return `azure://${this.name}/${blobName}`;
   }
-}
-
-/** The body of an error answer (a few hundred bytes of XML), at most 64 KiB of it. */
-async function readSmallBody(res: StreamedResponse): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      chunks.push(Buffer.from(chunk)); // a copy: the transport reuses its buffer
-      size += chunk.byteLength;
-      if (size > 64 * 1024) {
-        break;
-      }
-    }
-  } catch {
-    // The status and x-ms-error-code say what matters; a body cut short only loses the detail.
-  } finally {
-    res.cancel();
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

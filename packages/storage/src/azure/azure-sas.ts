@@ -5,6 +5,7 @@ import {
   generateBlobSASQueryParameters,
 } from '@azure/storage-blob';
 
+import type { PresignedRead } from '../backend.js';
 import type { AzureAuth } from './azure-auth.js';
 
 /**
@@ -69,6 +70,24 @@ export class BlobReadUrls {
     const url = `${this.#containerUrl}/${encodeBlobName(blobName)}`;
     const query = this.#query(blobName, expiresOn);
     return query === '' ? url : `${url}?${query}`;
+  }
+
+  /**
+   * A URL that reads blob `blobName` with no other credentials for `lifetimeS` seconds, and
+   * until when it works. With an account key: a read-only SAS for this blob alone, valid for the
+   * lifetime. With a SAS the store was given: that SAS, until its own expiry (`se`), whatever
+   * was asked. Anonymously: the plain URL, which never expires and reports the lifetime asked
+   * for, as does a SAS whose expiry is in a stored access policy (`si`), unknown here: a client
+   * learns of its end from a 403, and asks for fresh URLs then.
+   */
+  presignedRead(blobName: string, lifetimeS: number): PresignedRead {
+    // SAS times have whole seconds: the asked-for expiry is signed as it is.
+    const askedMs = Math.floor(this.#now() / 1000) * 1000 + lifetimeS * 1000;
+    const url = this.blobReadUrl(blobName, new Date(askedMs));
+    const auth = this.#auth;
+    const sasExpiryMs =
+      auth.kind === 'sas' ? Date.parse(new URLSearchParams(auth.sas).get('se') ?? '') : Number.NaN;
+    return { url, expiresAtMs: Number.isNaN(sasExpiryMs) ? askedMs : sasExpiryMs };
   }
 
   #query(blobName: string, expiresOn: Date | undefined): string {

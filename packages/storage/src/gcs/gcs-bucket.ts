@@ -1,5 +1,6 @@
 import type { Bucket, FileMetadata } from '@google-cloud/storage';
 
+import type { PresignedRead } from '../backend.js';
 import { abortReason } from '../common.js';
 import type { RetryPolicy, StreamedResponse } from '../common.js';
 import {
@@ -8,10 +9,16 @@ import {
   StorageUnreachableError,
   TransientStorageError,
 } from '../errors.js';
+import { readErrorBody } from '../http/answers.js';
 import { raceAbort } from '../http/idle-timeout.js';
 import { withRetry } from '../transfer/retry.js';
 import type { GcsClient } from './gcs-client.js';
-import { classifyGcsFailure, fromLibraryError, parseGcsErrorBody } from './gcs-errors.js';
+import {
+  classifyGcsFailure,
+  fromLibraryError,
+  isNetworkError,
+  parseGcsErrorBody,
+} from './gcs-errors.js';
 
 /** One object as a listing or its metadata describes it. */
 export interface GcsObjectInfo {
@@ -178,6 +185,61 @@ export class GcsBucket {
     });
   }
 
+  /**
+   * A V4 signed URL that GETs object `name` (pinned to `generation`, which the signature covers)
+   * with no credentials for `lifetimeS` seconds (at most 7 days), signed by the library: with
+   * the key file's private key, or through IAM's signBlob for other credentials. It is an XML
+   * API URL at the client's endpoint (an emulator's, when there is one). Credentials that cannot
+   * sign, and an emulator without a key file, are `unsupported`.
+   */
+  async signedReadUrl(
+    name: string,
+    generation: string | undefined,
+    lifetimeS: number,
+    signal?: AbortSignal,
+  ): Promise<PresignedRead> {
+    const what = `signing a URL for ${this.uri(name)}`;
+    if (!this.client.canSignUrls) {
+      throw new StorageUnreachableError(
+        'gcs',
+        'unsupported',
+        `${what}: cannot sign URLs with these credentials: an emulator's client signs only ` +
+          'with a service account key file (GOOGLE_APPLICATION_CREDENTIALS)',
+      );
+    }
+    // No credentials at all is no_access, as for every other call.
+    await this.client.authHeaders(signal);
+    // X-Goog-Date has whole seconds: signed from one, the expiry is exact.
+    const signedAtMs = Math.floor(Date.now() / 1000) * 1000;
+    const expiresAtMs = signedAtMs + lifetimeS * 1000;
+    const file = this.#bucket.file(name, generation === undefined ? {} : { generation });
+    const pending = file.getSignedUrl({
+      version: 'v4',
+      action: 'read',
+      accessibleAt: signedAtMs,
+      expires: expiresAtMs,
+    });
+    try {
+      const [url] = signal === undefined ? await pending : await raceAbort(pending, signal);
+      return { url, expiresAtMs };
+    } catch (err: unknown) {
+      if (signal?.aborted === true) {
+        throw abortReason(signal);
+      }
+      if (isNetworkError(err)) {
+        throw new TransientStorageError(`${what}: ${errorMessage(err)}`, { cause: err });
+      }
+      // No key and no IAM signBlob (user credentials, a role without the permission).
+      throw new StorageUnreachableError(
+        'gcs',
+        'unsupported',
+        `${what}: cannot sign URLs with these credentials (a service account key file, or ` +
+          `a service account allowed to sign blobs, can): ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
   /** The URL of an object's media download. */
   mediaUrl(name: string, generation: string | undefined): string {
     const pinned = generation === undefined ? '' : `&generation=${encodeURIComponent(generation)}`;
@@ -220,7 +282,7 @@ export class GcsBucket {
     if (res.status >= 200 && res.status <= 299) {
       return res;
     }
-    const { reason, message } = parseGcsErrorBody(await readSmallBody(res));
+    const { reason, message } = parseGcsErrorBody(await readErrorBody(res));
     if (res.status === 404 && options.generation !== undefined) {
       throw new ObjectChangedError(
         name,
@@ -232,24 +294,4 @@ export class GcsBucket {
     }
     throw classifyGcsFailure(what, res.status, reason, message);
   }
-}
-
-/** The body of an error answer (a few hundred bytes), at most 64 KiB of it. */
-async function readSmallBody(res: StreamedResponse): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      chunks.push(Buffer.from(chunk)); // a copy: the transport reuses its buffer
-      size += chunk.byteLength;
-      if (size > 64 * 1024) {
-        break;
-      }
-    }
-  } catch {
-    // The status says what matters; a body cut short only loses the detail.
-  } finally {
-    res.cancel();
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -47,6 +47,12 @@ export class GcsClient {
   readonly isEmulator: boolean;
   readonly openBody: BodyOpener;
   readonly agents = new UploadAgents();
+  /**
+   * Whether V4 signed URLs may be asked of the library: always against Google (a key file signs
+   * locally, other credentials through IAM's signBlob), against an emulator only with a key
+   * file, as there are no other credentials there and none may be looked for.
+   */
+  readonly canSignUrls: boolean;
   readonly #keyFilename: string | undefined;
 
   constructor(options: GcsClientOptions) {
@@ -55,6 +61,7 @@ export class GcsClient {
       options.emulatorHost === undefined ? GCS_ENDPOINT : emulatorEndpoint(options.emulatorHost);
     this.openBody = options.openBody ?? openKeptAliveBody;
     this.#keyFilename = options.keyFilename;
+    this.canSignUrls = !this.isEmulator || options.keyFilename !== undefined;
     this.storage = new Storage({
       // Always explicit: the library would otherwise take STORAGE_EMULATOR_HOST from
       // process.env itself. With an endpoint of its own it sends no credentials unless told:

@@ -1,17 +1,23 @@
 import type { Readable } from 'node:stream';
 
-import type { CheckpointStore, ObjectRead, ObjectReadOptions, StoredObject } from '../backend.js';
+import type {
+  CheckpointStore,
+  ObjectRead,
+  ObjectReadOptions,
+  PresignedRead,
+  StoredObject,
+} from '../backend.js';
 import { crc32cFromBase64 } from '../checksum.js';
 import type { StreamedResponse } from '../common.js';
 import {
-  IntegrityError,
   ObjectChangedError,
   StorageError,
   StorageUnreachableError,
   TransientStorageError,
 } from '../errors.js';
-import { parseContentRange } from '../http/response-parser.js';
+import { exactAnswerSize } from '../http/answers.js';
 import { checkRelativePath } from '../paths.js';
+import { presignLifetimeS } from '../presigned/lifetime.js';
 import { forEachInLanes } from '../transfer/lanes.js';
 import type { ObjectWriter, PartsUpload } from '../transfer/writer.js';
 import type { GcsBucket, GcsObjectInfo } from './gcs-bucket.js';
@@ -125,34 +131,8 @@ export class GcsStore implements CheckpointStore, ObjectWriter {
         `${uri} changed: generation ${generation ?? '(none)'}, expected ${options.version}`,
       );
     }
-    const length = Number(res.headers.get('content-length') ?? Number.NaN);
-    let size: number;
     const { range } = options;
-    if (range === undefined) {
-      if (res.status !== 200 || !Number.isSafeInteger(length)) {
-        throw new IntegrityError(
-          name,
-          `GET ${uri}: expected 200 with a Content-Length, got ${res.status}`,
-        );
-      }
-      size = length;
-    } else {
-      const got = parseContentRange(res.headers.get('content-range'));
-      const isExact =
-        res.status === 206 &&
-        got?.length !== undefined &&
-        got.first === range.start &&
-        got.last === range.end - 1 &&
-        length === range.end - range.start;
-      if (got?.length === undefined || !isExact) {
-        throw new IntegrityError(
-          name,
-          `GET ${uri}: asked for bytes ${range.start}-${range.end - 1}, got ${res.status} ` +
-            `with Content-Range ${res.headers.get('content-range') ?? '(none)'}`,
-        );
-      }
-      size = got.length;
-    }
+    const size = exactAnswerSize(res, range, name, uri);
     return {
       version: generation,
       size,
@@ -164,6 +144,19 @@ export class GcsStore implements CheckpointStore, ObjectWriter {
       body: res.body,
       cancel: () => res.cancel(),
     };
+  }
+
+  presignRead(
+    object: StoredObject,
+    expiresInS: number,
+    signal?: AbortSignal,
+  ): Promise<PresignedRead> {
+    return this.bucket.signedReadUrl(
+      this.#name(object.path),
+      object.version,
+      presignLifetimeS(expiresInS),
+      signal,
+    );
   }
 
   async head(path: string, signal?: AbortSignal): Promise<StoredObject | undefined> {

@@ -53,7 +53,7 @@ export function openS3Bucket(config: S3StorageConfig, options: S3OpenOptions = {
   const secret =
     credentials === undefined
       ? `${process.env.AWS_ACCESS_KEY_ID ?? ''}\0${process.env.AWS_SECRET_ACCESS_KEY ?? ''}\0${process.env.AWS_PROFILE ?? ''}`
-      : `${credentials.secretAccessKey}\0${credentials.sessionToken ?? ''}`;
+      : `${credentials.secretAccessKey}\0${credentials.sessionToken ?? ''}\0${credentials.expiration?.getTime() ?? ''}`;
   const key = JSON.stringify([
     settings.bucket,
     settings.endpointUrl ?? '',

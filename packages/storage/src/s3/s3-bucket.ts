@@ -13,9 +13,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 
+import type { PresignedRead } from '../backend.js';
 import { abortReason } from '../common.js';
 import type { BodyOpener, StreamedResponse } from '../common.js';
 import { TransientStorageError } from '../errors.js';
+import { readErrorBody } from '../http/answers.js';
+import { raceAbort } from '../http/idle-timeout.js';
 import { openKeptAliveBody } from '../http/raw-body.js';
 import { classifyS3Failure, fromSdkError, parseS3ErrorBody } from './s3-errors.js';
 import { NodeSha256 } from './sha256.js';
@@ -25,6 +28,8 @@ export interface S3Credentials {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
+  /** When temporary credentials (a session token's) expire: presigned URLs never outlive them. */
+  expiration?: Date;
 }
 
 export interface S3BucketOptions {
@@ -64,22 +69,25 @@ const SILENT_LOGGER = {
   error: (): void => undefined,
 };
 
+/** Credentials as the client's chain resolves them (keys, session token, expiry). */
+type ResolvedCredentials = Awaited<ReturnType<S3Client['config']['credentials']>>;
+
 /** Largest number of keys DeleteObjects takes at once. */
 const DELETE_BATCH = 1000;
 /** A clock this far off makes S3 refuse a signature (RequestTimeTooSkewed). */
 const MAX_SKEW_MS = 5 * 60 * 1000;
 
+/** RFC 3986 encoding (encodeURIComponent leaves !'()* alone): what SigV4 canonicalises to. */
+function uriEscape(value: string): string {
+  return encodeURIComponent(value).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
 /** RFC 3986 encoding of a key's path, `/` kept: what S3's canonical URI expects. */
 export function encodeKey(key: string): string {
-  return key
-    .split('/')
-    .map((part) =>
-      encodeURIComponent(part).replace(
-        /[!'()*]/g,
-        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-      ),
-    )
-    .join('/');
+  return key.split('/').map(uriEscape).join('/');
 }
 
 /**
@@ -273,13 +281,65 @@ export class S3Bucket {
       if (res.status >= 200 && res.status <= 299) {
         return res;
       }
-      const body = await readSmallBody(res);
+      const body = await readErrorBody(res);
       const { code, message } = parseS3ErrorBody(body);
       if (attempt === 1 && this.#correct(res, code)) {
         continue;
       }
       throw classifyS3Failure(`GET ${this.uri(key)}`, res.status, code, message);
     }
+  }
+
+  /**
+   * A URL that GETs `key` with no credentials for `lifetimeS` seconds (SigV4 in the query, at
+   * most 7 days), or until the credentials expire when they are temporary and expire sooner: S3
+   * refuses a URL once the session that signed it has ended. Only the host is signed, so the
+   * client may add `Range` and `If-Match`; no `x-amz-*` header may be added (S3 refuses unsigned
+   * ones), which is why checksum mode is left out.
+   */
+  async presignGet(key: string, lifetimeS: number, signal?: AbortSignal): Promise<PresignedRead> {
+    const what = `signing a URL for ${this.uri(key)}`;
+    let credentials: ResolvedCredentials;
+    try {
+      const pending = this.client.config.credentials();
+      credentials = signal === undefined ? await pending : await raceAbort(pending, signal);
+    } catch (err: unknown) {
+      if (signal?.aborted === true) {
+        throw abortReason(signal);
+      }
+      throw fromSdkError(what, err);
+    }
+    const expiration = credentials.expiration?.getTime();
+    const expiresS =
+      expiration === undefined
+        ? lifetimeS
+        : Math.max(1, Math.min(lifetimeS, Math.floor((expiration - Date.now()) / 1000)));
+    // X-Amz-Date has whole seconds of S3's clock; the expiry is reported on ours.
+    const signedAtMs = Math.floor((Date.now() + this.#clockOffsetMs) / 1000) * 1000;
+    const url = this.objectUrl(key);
+    let query: Record<string, unknown>;
+    try {
+      // Signed with the credentials whose expiry was read, whatever the chain holds by now.
+      const presigned = await this.#makeSigner(credentials).presign(
+        {
+          method: 'GET',
+          protocol: url.protocol,
+          hostname: url.hostname,
+          port: url.port === '' ? undefined : Number(url.port),
+          path: url.pathname,
+          query: {},
+          headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+        },
+        { expiresIn: expiresS, signingDate: new Date(signedAtMs) },
+      );
+      query = presigned.query ?? {};
+    } catch (err: unknown) {
+      throw fromSdkError(what, err);
+    }
+    url.search = Object.entries(query)
+      .map(([name, value]) => `${uriEscape(name)}=${uriEscape(String(value))}`)
+      .join('&');
+    return { url: url.href, expiresAtMs: signedAtMs - this.#clockOffsetMs + expiresS * 1000 };
   }
 
   /** Puts a whole object from memory or a stream of `size` bytes, with its CRC32C (base64). */
@@ -447,11 +507,12 @@ export class S3Bucket {
     return false;
   }
 
-  #makeSigner(): SignatureV4 {
+  /** A signer with `credentials`, or with the client's (its chain's, cached) by default. */
+  #makeSigner(credentials?: ResolvedCredentials): SignatureV4 {
     return new SignatureV4({
       service: 's3',
       region: this.#region,
-      credentials: () => this.client.config.credentials(),
+      credentials: credentials ?? (() => this.client.config.credentials()),
       sha256: NodeSha256,
       // S3 takes the path as sent, encoded once; other services want it encoded twice.
       uriEscapePath: false,
@@ -462,24 +523,4 @@ export class S3Bucket {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** The body of an error answer (a few hundred bytes of XML), at most 64 KiB of it. */
-async function readSmallBody(res: StreamedResponse): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      chunks.push(Buffer.from(chunk)); // a copy: the transport reuses its buffer
-      size += chunk.byteLength;
-      if (size > 64 * 1024) {
-        break;
-      }
-    }
-  } catch {
-    // The status says what matters; a body cut short only loses the detail.
-  } finally {
-    res.cancel();
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

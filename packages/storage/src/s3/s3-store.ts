@@ -1,17 +1,23 @@
 import type { Readable } from 'node:stream';
 
-import type { CheckpointStore, ObjectRead, ObjectReadOptions, StoredObject } from '../backend.js';
+import type {
+  CheckpointStore,
+  ObjectRead,
+  ObjectReadOptions,
+  PresignedRead,
+  StoredObject,
+} from '../backend.js';
 import { crc32cFromBase64 } from '../checksum.js';
 import type { StreamedResponse } from '../common.js';
 import {
-  IntegrityError,
   ObjectChangedError,
   StorageError,
   StorageUnreachableError,
   TransientStorageError,
 } from '../errors.js';
-import { parseContentRange } from '../http/response-parser.js';
+import { exactAnswerSize } from '../http/answers.js';
 import { checkRelativePath } from '../paths.js';
+import { presignLifetimeS } from '../presigned/lifetime.js';
 import type { ObjectWriter, PartsUpload } from '../transfer/writer.js';
 import type { S3Bucket } from './s3-bucket.js';
 
@@ -112,34 +118,7 @@ export class S3Store implements CheckpointStore, ObjectWriter {
         `${uri} changed: ETag ${etag}, expected ${options.version}`,
       );
     }
-    const length = Number(res.headers.get('content-length') ?? Number.NaN);
-    let size: number;
-    const { range } = options;
-    if (range === undefined) {
-      if (res.status !== 200 || !Number.isSafeInteger(length)) {
-        throw new IntegrityError(
-          key,
-          `GET ${uri}: expected 200 with a Content-Length, got ${res.status}`,
-        );
-      }
-      size = length;
-    } else {
-      const got = parseContentRange(res.headers.get('content-range'));
-      const isExact =
-        res.status === 206 &&
-        got?.length !== undefined &&
-        got.first === range.start &&
-        got.last === range.end - 1 &&
-        length === range.end - range.start;
-      if (got?.length === undefined || !isExact) {
-        throw new IntegrityError(
-          key,
-          `GET ${uri}: asked for bytes ${range.start}-${range.end - 1}, got ${res.status} ` +
-            `with Content-Range ${res.headers.get('content-range') ?? '(none)'}`,
-        );
-      }
-      size = got.length;
-    }
+    const size = exactAnswerSize(res, options.range, key, uri);
     const checksumType = res.headers.get('x-amz-checksum-type');
     const rawCrc = res.headers.get('x-amz-checksum-crc32c');
     // A COMPOSITE checksum (a CRC of part CRCs, `-N`) says nothing about the bytes as a whole.
@@ -156,6 +135,14 @@ export class S3Store implements CheckpointStore, ObjectWriter {
       body: res.body,
       cancel: () => res.cancel(),
     };
+  }
+
+  presignRead(
+    object: StoredObject,
+    expiresInS: number,
+    signal?: AbortSignal,
+  ): Promise<PresignedRead> {
+    return this.bucket.presignGet(this.#key(object.path), presignLifetimeS(expiresInS), signal);
   }
 
   async head(path: string, signal?: AbortSignal): Promise<StoredObject | undefined> {

@@ -20,7 +20,7 @@ export interface PartsUpload {
   abort(): Promise<void>;
 }
 
-/** What the upload engine writes objects through (object stores: s3; gcs and azure to come). */
+/** What the upload engine writes objects through: the object stores (s3, gcs, azure). */
 export interface ObjectWriter {
   /** Writes a whole object in one request, with its CRC32C when known. */
   putObject(

@@ -29,7 +29,7 @@ function noSuchObject(ctx: GcsContext): GcsError {
 }
 
 /** The object the request names, at the generation it pins, with its preconditions checked. */
-function findObject(ctx: GcsContext): FakeGcsObject {
+export function findObject(ctx: GcsContext): FakeGcsObject {
   const object = ctx.bucket.get(ctx.name);
   const generation = ctx.query.get('generation');
   // Only the live generation is kept (no object versioning): an older one is gone.
@@ -92,7 +92,7 @@ function acceptsGzip(header: string | undefined): boolean {
 }
 
 /** A media download: the object's bytes, or a range of them, with GCS's headers. */
-function media(ctx: GcsContext, object: FakeGcsObject): Reply {
+export function media(ctx: GcsContext, object: FakeGcsObject): Reply {
   const size = object.body.length;
   const headers: Record<string, string> = {
     'x-goog-generation': object.generation,

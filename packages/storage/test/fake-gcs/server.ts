@@ -1,5 +1,5 @@
-// The fake's HTTP front: routing by API, the request log, reading bodies, faults, and the
-// inspection and fault-injection handle tests hold. What GCS does with a request is in
+// The fake's HTTP front: routing by API, the request log, reading bodies, faults, V4 signed
+// URLs, and the inspection and fault-injection handle tests hold. What GCS does with a request is in
 // json-api.ts and xml-api.ts.
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,6 +10,7 @@ import type { FakeGcsFault, FakeGcsRequest } from './faults.js';
 import { deleteObject, getObject, listObjects, uploadObject } from './json-api.js';
 import { GcsError, Generations, errorReply, makeObject } from './store.js';
 import type { FakeGcsObject, GcsApi, GcsContext, Reply, Upload } from './store.js';
+import { checkSignedUrl } from './signed-urls.js';
 import { routeXml } from './xml-api.js';
 
 export interface FakeGcsOptions {
@@ -22,8 +23,14 @@ export interface FakeGcsOptions {
   maxPageSize?: number;
   /** Smallest size of every part but the last of an XML multipart upload. @default 5 MiB (GCS's) */
   minPartBytes?: number;
-  /** The server's clock (ms since the epoch): generations and modification times. @default Date.now */
+  /** The server's clock (ms since the epoch): generations, modification times, signed URLs' expiry. @default Date.now */
   now?: () => number;
+  /**
+   * Service account email → public key (PEM): a request with a V4 signed URL (`X-Goog-Signature`
+   * in its query) must be signed by the private key of the account its credential names, and
+   * not have expired. @default {} (every signed URL is refused)
+   */
+  signedUrlKeys?: Readonly<Record<string, string>>;
 }
 
 export interface FakeGcs {
@@ -134,6 +141,7 @@ export async function startFakeGcs({
   maxPageSize = 100,
   minPartBytes = 5 * MiB,
   now = Date.now,
+  signedUrlKeys = {},
 }: FakeGcsOptions = {}): Promise<FakeGcs> {
   const buckets = new Map<string, Map<string, FakeGcsObject>>(
     initialBuckets.map((b) => [b, new Map()]),
@@ -194,6 +202,18 @@ export async function startFakeGcs({
       }
       if (parsed === undefined) {
         throw new GcsError(400, 'invalid', 'The path is not a valid URI.');
+      }
+      if (url.searchParams.has('X-Goog-Signature')) {
+        const target = req.url ?? '/';
+        const at = target.indexOf('?');
+        checkSignedUrl(
+          record.method,
+          at < 0 ? target : target.slice(0, at),
+          at < 0 ? '' : target.slice(at + 1),
+          headers,
+          signedUrlKeys,
+          nowMs,
+        );
       }
       const bucket = buckets.get(parsed.bucket);
       if (parsed.bucket === '') {

@@ -1,9 +1,12 @@
-// The XML API's multipart uploads (path-style `/bucket/name`): initiate (POST ?uploads), upload a
-// part (PUT ?partNumber&uploadId, checking `x-goog-hash`), complete (POST ?uploadId with the
-// part list) and abort (DELETE ?uploadId). The object they make has a CRC32C but no MD5.
+// The XML API (path-style `/bucket/name`): object downloads (GET, what V4 signed URLs address,
+// `generation` pinning and ranges as in the JSON API's media downloads) and multipart uploads:
+// initiate (POST ?uploads), upload a part (PUT ?partNumber&uploadId, checking `x-goog-hash`),
+// complete (POST ?uploadId with the part list) and abort (DELETE ?uploadId). The object they
+// make has a CRC32C but no MD5.
 import { randomBytes } from 'node:crypto';
 
 import { el, xmlBlocks, xmlText } from '../fake-s3/xml.js';
+import { findObject, media } from './json-api.js';
 import { GcsError, crc32cBase64, makeObject, md5Base64, parseGoogHash, xmlReply } from './store.js';
 import type { GcsContext, Reply, Upload } from './store.js';
 
@@ -26,6 +29,10 @@ export function routeXml(ctx: GcsContext): Reply | undefined {
   if (ctx.name === '') {
     return undefined;
   }
+  const isDownload = [...query.keys()].every((k) => k === 'generation' || k.startsWith('X-Goog-'));
+  if (method === 'GET' && isDownload) {
+    return download(ctx);
+  }
   if (method === 'POST' && query.has('uploads') && query.size === 1) {
     return initiate(ctx);
   }
@@ -41,6 +48,20 @@ export function routeXml(ctx: GcsContext): Reply | undefined {
     return { status: 204, headers: {} };
   }
   return undefined;
+}
+
+/** An object's bytes (of `generation`, when given), as the JSON API's media download serves them. */
+function download(ctx: GcsContext): Reply {
+  let object;
+  try {
+    object = findObject(ctx);
+  } catch (err: unknown) {
+    if (err instanceof GcsError && err.status === 404) {
+      throw new GcsError(404, 'NoSuchKey', 'The specified key does not exist.');
+    }
+    throw err;
+  }
+  return media(ctx, object);
 }
 
 function initiate(ctx: GcsContext): Reply {

@@ -8,7 +8,7 @@ import { FaultQueue, DEFAULT_FAULT_CODES, faultRequestBody, writeReply } from '.
 import type { FakeS3Fault, FakeS3Request } from './faults.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY } from '../s3rver.js';
 import { checkRequest, notImplemented, route } from './routes.js';
-import { checkSignature } from './sigv4.js';
+import { checkPresignedSignature, checkSignature } from './sigv4.js';
 import { S3Error, crc32cBase64, errorReply, makeObject } from './store.js';
 import type { FakeS3Object, Reply, S3Context, Upload } from './store.js';
 
@@ -22,9 +22,9 @@ export interface FakeS3Options {
   /** Answer 403 AccessDenied to requests with neither an Authorization header nor a presigned signature. @default false */
   shouldRequireAuth?: boolean;
   /**
-   * Access key id → secret key: a request signed with an Authorization header must carry a
-   * valid SigV4 signature by one of them, as S3 demands (403 SignatureDoesNotMatch or
-   * InvalidAccessKeyId otherwise). `undefined` checks no signature.
+   * Access key id → secret key: a request signed with an Authorization header, or a presigned
+   * URL, must carry a valid SigV4 signature by one of them, as S3 demands (403
+   * SignatureDoesNotMatch or InvalidAccessKeyId otherwise). `undefined` checks no signature.
    * @default s3rver's key (S3RVER / S3RVER), which test clients sign with
    */
   secrets?: Readonly<Record<string, string>> | undefined;
@@ -150,18 +150,19 @@ export async function startFakeS3({
       if (isBadUri) {
         throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.");
       }
+      const target = req.url ?? '/';
+      const at = target.indexOf('?');
+      const rawPath = at < 0 ? target : target.slice(0, at);
+      const rawQuery = at < 0 ? '' : target.slice(at + 1);
       if (secrets !== undefined && rawHeaders.authorization !== undefined) {
-        const target = req.url ?? '/';
-        const at = target.indexOf('?');
-        checkSignature(
-          record.method,
-          at < 0 ? target : target.slice(0, at),
-          at < 0 ? '' : target.slice(at + 1),
-          rawHeaders,
-          secrets,
-        );
+        checkSignature(record.method, rawPath, rawQuery, rawHeaders, secrets);
       }
       checkRequest(record, headers, body, nowMs, { shouldRequireAuth });
+      // After checkRequest: an expired URL says "Request has expired", whatever its signature.
+      const isPresigned = url.searchParams.has('X-Amz-Signature');
+      if (secrets !== undefined && rawHeaders.authorization === undefined && isPresigned) {
+        checkPresignedSignature(record.method, rawPath, rawQuery, rawHeaders, secrets);
+      }
       const bucket = buckets.get(bucketName);
       if (bucketName === '') {
         throw notImplemented(record);

@@ -1,7 +1,8 @@
-// SigV4 header signatures checked as S3 checks them, written from AWS's documentation ("Create a
-// signed AWS API request", "Signature Calculations for the Authorization Header") and
-// independent of the AWS SDK: s3rver checks only the access key id, so without this no test
-// would notice a request our data plane signs wrongly, which real S3 and MinIO refuse.
+// SigV4 signatures checked as S3 checks them, written from AWS's documentation ("Create a signed
+// AWS API request", "Signature Calculations for the Authorization Header", "Authenticating
+// Requests: Using Query Parameters") and independent of the AWS SDK: s3rver checks only the
+// access key id, so without this no test would notice a request or URL signed wrongly, which
+// real S3 and MinIO refuse.
 import { createHash, createHmac } from 'node:crypto';
 
 import { S3Error } from './store.js';
@@ -17,17 +18,23 @@ function uriEncode(value: string): string {
   );
 }
 
-/** The canonical query string of a raw query (`?` excluded): pairs re-encoded, then sorted. */
-function canonicalQuery(rawQuery: string): string {
+/**
+ * The canonical query string of a raw query (`?` excluded): pairs re-encoded, then sorted;
+ * `omit` (a presigned URL's signature) left out.
+ */
+export function canonicalQuery(rawQuery: string, omit?: string): string {
   if (rawQuery === '') {
     return '';
   }
-  const pairs = rawQuery.split('&').map((part) => {
-    const eq = part.indexOf('=');
-    const name = decodeURIComponent((eq < 0 ? part : part.slice(0, eq)).replaceAll('+', ' '));
-    const value = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1).replaceAll('+', ' '));
-    return [uriEncode(name), uriEncode(value)] as const;
-  });
+  const decode = (s: string): string => decodeURIComponent(s.replaceAll('+', ' '));
+  const pairs = rawQuery
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      return [decode(eq < 0 ? part : part.slice(0, eq)), eq < 0 ? '' : decode(part.slice(eq + 1))];
+    })
+    .filter(([name]) => name !== omit)
+    .map(([name = '', value = '']) => [uriEncode(name), uriEncode(value)] as const);
   pairs.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
   return pairs.map(([name, value]) => `${name}=${value}`).join('&');
 }
@@ -73,26 +80,102 @@ export function checkSignature(
   if (!names.includes('host') || !names.includes('x-amz-content-sha256')) {
     throw new S3Error(403, 'AccessDenied', 'host and x-amz-content-sha256 must be signed.');
   }
-  const canonicalHeaders = names
-    .map((name) => `${name}:${(headers[name] ?? '').trim().replace(/\s+/g, ' ')}\n`)
-    .join('');
   const canonicalRequest = [
     method,
     rawPath,
     canonicalQuery(rawQuery),
-    canonicalHeaders,
+    canonicalHeaders(names, headers),
     signedHeaders,
     headers['x-amz-content-sha256'] ?? '',
   ].join('\n');
-  const scope = `${date}/${region}/s3/aws4_request`;
+  checkSignatureOf(canonicalRequest, { secret, date, region, amzDate, signature });
+}
+
+const PRESIGNED_CREDENTIAL = /^([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request$/;
+
+/**
+ * Throws the S3 error a real S3 would send when a presigned URL (SigV4 in the query) is not
+ * signed by one of `secrets`, or comes with an `x-amz-*` header it did not sign ("There were
+ * headers present in the request which were not signed"). Other headers (Range, If-Match) may
+ * be added freely. Expiry is checked apart (see checkRequest).
+ */
+export function checkPresignedSignature(
+  method: string,
+  rawPath: string,
+  rawQuery: string,
+  headers: Readonly<Record<string, string>>,
+  secrets: Readonly<Record<string, string>>,
+): void {
+  const query = new URLSearchParams(rawQuery);
+  const malformed = (message: string): S3Error =>
+    new S3Error(400, 'AuthorizationQueryParametersError', message);
+  if (query.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') {
+    throw malformed('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
+  }
+  const match = PRESIGNED_CREDENTIAL.exec(query.get('X-Amz-Credential') ?? '');
+  if (match === null) {
+    throw malformed('Error parsing the X-Amz-Credential parameter.');
+  }
+  const [, accessKey = '', date = '', region = ''] = match;
+  const secret = secrets[accessKey];
+  if (secret === undefined) {
+    throw new S3Error(
+      403,
+      'InvalidAccessKeyId',
+      'The AWS Access Key Id you provided does not exist in our records.',
+    );
+  }
+  const amzDate = query.get('X-Amz-Date') ?? '';
+  if (!amzDate.startsWith(date)) {
+    throw new S3Error(403, 'SignatureDoesNotMatch', 'The credential date is not the request date.');
+  }
+  const signedHeaders = query.get('X-Amz-SignedHeaders') ?? '';
+  const names = signedHeaders.split(';');
+  if (!names.includes('host')) {
+    throw new S3Error(403, 'AccessDenied', 'host must be signed.');
+  }
+  if (Object.keys(headers).some((name) => name.startsWith('x-amz-') && !names.includes(name))) {
+    throw new S3Error(
+      403,
+      'AccessDenied',
+      'There were headers present in the request which were not signed',
+    );
+  }
+  const canonicalRequest = [
+    method,
+    rawPath,
+    canonicalQuery(rawQuery, 'X-Amz-Signature'),
+    canonicalHeaders(names, headers),
+    signedHeaders,
+    'UNSIGNED-PAYLOAD', // what every presigned URL is signed with
+  ].join('\n');
+  const signature = query.get('X-Amz-Signature') ?? '';
+  checkSignatureOf(canonicalRequest, { secret, date, region, amzDate, signature });
+}
+
+function canonicalHeaders(
+  names: readonly string[],
+  headers: Readonly<Record<string, string>>,
+): string {
+  return names
+    .map((name) => `${name}:${(headers[name] ?? '').trim().replace(/\s+/g, ' ')}\n`)
+    .join('');
+}
+
+/** Throws SignatureDoesNotMatch unless `signature` signs `canonicalRequest` with `secret`. */
+function checkSignatureOf(
+  canonicalRequest: string,
+  s: { secret: string; date: string; region: string; amzDate: string; signature: string },
+): void {
+  const scope = `${s.date}/${s.region}/s3/aws4_request`;
   const stringToSign = [
     'AWS4-HMAC-SHA256',
-    amzDate,
+    s.amzDate,
     scope,
     createHash('sha256').update(canonicalRequest).digest('hex'),
   ].join('\n');
-  const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), 's3'), 'aws4_request');
-  if (hmac(key, stringToSign).toString('hex') !== signature) {
+  const key = hmac(hmac(hmac(hmac(`AWS4${s.secret}`, s.date), s.region), 's3'), 'aws4_request');
+  if (hmac(key, stringToSign).toString('hex') !== s.signature) {
     throw new S3Error(
       403,
       'SignatureDoesNotMatch',

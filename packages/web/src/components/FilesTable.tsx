@@ -7,8 +7,17 @@ export function checkpointFiles(resources: Record<string, number>): [string, num
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** The files of a checkpoint with their sizes, and the total. */
-export function FilesTable({ resources }: { resources: Record<string, number> }) {
+/**
+ * The files of a checkpoint with their sizes, and the total; each path a link to `links[path]`
+ * when given (URLs that read the file straight from its object store).
+ */
+export function FilesTable({
+  resources,
+  links,
+}: {
+  resources: Record<string, number>;
+  links?: Readonly<Record<string, string>>;
+}) {
   const files = checkpointFiles(resources);
   const total = files.reduce((sum, [, size]) => sum + size, 0);
   return (
@@ -24,7 +33,15 @@ export function FilesTable({ resources }: { resources: Record<string, number> })
       <tbody>
         {files.map(([path, size]) => (
           <tr key={path}>
-            <td className="path">{path}</td>
+            <td className="path">
+              {links?.[path] === undefined ? (
+                path
+              ) : (
+                <a href={links[path]} rel="noreferrer">
+                  {path}
+                </a>
+              )}
+            </td>
             <td className="num" title={`${formatCount(size)} bytes`}>
               {formatBytes(size)}
             </td>

@@ -128,6 +128,69 @@ describe('CheckpointPage', () => {
     },
   );
 
+  it('links each file to a URL the master signs, for checkpoints in an object store', async () => {
+    const storage = { type: 'azure', container: 'models' };
+    const expiresAt = '2026-12-07T13:15:00Z';
+    const master = fakeMaster({
+      [`GET /api/v1/checkpoints/${UUID}`]: () => ({
+        checkpoint: checkpointDto(UUID, 400, { trialId: 7, checkpointStorage: storage }),
+      }),
+      [`GET /api/v1/checkpoints/${UUID}/download-urls`]: () => ({
+        storageType: 'azure',
+        location: `azure://models/${UUID}`,
+        expiresAt,
+        objects: [
+          { path: 'model.json', size: '120', url: 'https://acct.test/models/m?sig=1' },
+          { path: 'weights.bin', size: '4096', url: 'https://acct.test/models/w?sig=2' },
+        ],
+      }),
+    });
+    renderApp(`/trials/7/checkpoints/${UUID}`, master);
+    const button = await screen.findByRole('button', { name: 'Direct links' });
+    // Nothing is signed until asked for.
+    expect(master.calls('GET', `/api/v1/checkpoints/${UUID}/download-urls`)).toEqual([]);
+    expect(screen.queryByRole('link', { name: 'weights.bin' })).toBeNull();
+    fireEvent.click(button);
+    const weights = await screen.findByRole('link', { name: 'weights.bin' });
+    expect(weights.getAttribute('href')).toBe('https://acct.test/models/w?sig=2');
+    expect(screen.getByRole('link', { name: 'model.json' }).getAttribute('href')).toBe(
+      'https://acct.test/models/m?sig=1',
+    );
+    expect(screen.getByRole('region', { name: 'Files' }).textContent).toContain(
+      'Each path links to its file in azure until',
+    );
+    expect(screen.queryByRole('button', { name: 'Direct links' })).toBeNull();
+  });
+
+  it('says why when the master signs no URLs', async () => {
+    const master = fakeMaster({
+      [`GET /api/v1/checkpoints/${UUID}`]: () => ({
+        checkpoint: checkpointDto(UUID, 400, {
+          trialId: 7,
+          checkpointStorage: { type: 'gcs', bucket: 'b' },
+        }),
+      }),
+      [`GET /api/v1/checkpoints/${UUID}/download-urls`]: () =>
+        apiError('invalid_argument', 'cannot sign URLs with these credentials'),
+    });
+    renderApp(`/trials/7/checkpoints/${UUID}`, master);
+    fireEvent.click(await screen.findByRole('button', { name: 'Direct links' }));
+    expect((await screen.findByRole('alert')).textContent).toContain(
+      'cannot sign URLs with these credentials',
+    );
+    expect(screen.queryByRole('link', { name: 'weights.bin' })).toBeNull();
+  });
+
+  it('offers no direct links for local storage, whose files only the archive serves', async () => {
+    renderApp(
+      `/trials/7/checkpoints/${UUID}`,
+      checkpointMaster({ type: 'directory', container_path: '/data' }),
+    );
+    await screen.findByTestId('checkpoint-location');
+    expect(screen.queryByRole('button', { name: 'Direct links' })).toBeNull();
+    expect(screen.getByTestId('checkpoint-files')).toBeDefined();
+  });
+
   it('shows the shared_fs location of the default experiment without its secret', async () => {
     renderApp(`/trials/7/checkpoints/${UUID}`, checkpointMaster());
     expect(await screen.findByTestId('checkpoint-location')).toHaveProperty(

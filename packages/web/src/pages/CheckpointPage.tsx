@@ -7,6 +7,7 @@ import type { CheckpointData } from '@determined-ts/sdk/client';
 import { useClient } from '../client-context';
 import { CopySnippet } from '../components/CopySnippet';
 import { CopyValue } from '../components/CopyValue';
+import { DirectLinks } from '../components/DirectLinks';
 import { FilesTable } from '../components/FilesTable';
 import { MetricsTable } from '../components/MetricsTable';
 import { NotFound } from '../components/NotFound';
@@ -165,7 +166,9 @@ function CheckpointDetails({
       </div>
       <section aria-labelledby="files">
         <h2 id="files">Files</h2>
-        <FilesTable resources={c.resources} />
+        <DirectLinks uuid={c.uuid} storageType={storageType}>
+          {(links) => <FilesTable resources={c.resources} links={links} />}
+        </DirectLinks>
       </section>
       <section aria-labelledby="use">
         <h2 id="use">Use it</h2>
