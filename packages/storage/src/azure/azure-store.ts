@@ -9,13 +9,13 @@ import type {
   StoredObject,
 } from '../backend.js';
 import { crc32cFromBase64, isCrc32cHex } from '../checksum.js';
+import { CheckpointListing, checkpointObjects } from '../checkpoint-listing.js';
 import type { StreamedResponse } from '../common.js';
 import {
   IntegrityError,
   ObjectChangedError,
   StorageError,
   StorageUnreachableError,
-  TransientStorageError,
 } from '../errors.js';
 import { exactAnswerSize } from '../http/answers.js';
 import { checkRelativePath } from '../paths.js';
@@ -44,8 +44,7 @@ export class AzureStore implements CheckpointStore, ObjectWriter {
   readonly container: AzureContainer;
   /** The checkpoint's blob-name prefix: every blob of it starts with it and a `/`. */
   readonly base: string;
-  /** The listing `probe` made, handed to the next `list` (one download reads it once). */
-  #probed: StoredObject[] | undefined;
+  readonly #listing: CheckpointListing;
 
   /**
    * @param root Where the container is, as locations show it: `azure://<container>`, or
@@ -55,53 +54,33 @@ export class AzureStore implements CheckpointStore, ObjectWriter {
     this.container = container;
     this.base = base;
     this.location = `${root}/${base}`;
+    this.#listing = new CheckpointListing('azure', this.location, (signal) =>
+      this.#listNow(signal),
+    );
   }
 
-  async probe(signal?: AbortSignal): Promise<void> {
-    let objects: StoredObject[];
-    try {
-      objects = await this.list(signal);
-    } catch (err: unknown) {
-      // An account that cannot be reached from here is one to read through the master instead,
-      // like one without credentials.
-      if (err instanceof TransientStorageError && !err.isThrottled) {
-        throw new StorageUnreachableError(
-          'azure',
-          'no_access',
-          `cannot reach ${this.location}: ${err.message}`,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-    if (objects.length === 0) {
-      throw new StorageUnreachableError('azure', 'not_found', `no blobs under ${this.location}/`);
-    }
-    this.#probed = objects;
+  probe(signal?: AbortSignal): Promise<void> {
+    return this.#listing.probe(signal);
   }
 
-  async list(signal?: AbortSignal): Promise<StoredObject[]> {
-    const probed = this.#probed;
-    if (probed !== undefined) {
-      this.#probed = undefined;
-      return probed;
-    }
+  list(signal?: AbortSignal): Promise<StoredObject[]> {
+    return this.#listing.list(signal);
+  }
+
+  async #listNow(signal?: AbortSignal): Promise<StoredObject[]> {
     const blobs = await this.container.list(`${this.base}/`, signal);
-    const out: StoredObject[] = [];
-    for (const b of blobs) {
-      const rel = b.name.slice(this.base.length + 1);
-      if (rel === '') {
-        continue; // a marker for the checkpoint directory itself
-      }
-      // A hierarchical-namespace account lists its directories as blobs marked hdi_isfolder.
-      const path = checkRelativePath(b.isFolder && !rel.endsWith('/') ? `${rel}/` : rel);
-      out.push(
-        path.endsWith('/')
-          ? { path, size: 0, version: undefined, mtimeMs: b.mtimeMs }
-          : { path, size: b.size, version: b.etag, crc32c: b.crc32c, mtimeMs: b.mtimeMs },
-      );
-    }
-    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    // A hierarchical-namespace account lists its directories as blobs marked hdi_isfolder.
+    return checkpointObjects(
+      this.base,
+      blobs.map((b) => ({
+        name: b.name,
+        size: b.size,
+        version: b.etag,
+        crc32c: b.crc32c,
+        mtimeMs: b.mtimeMs,
+        isDirectory: b.isFolder,
+      })),
+    );
   }
 
   async read(path: string, options: ObjectReadOptions): Promise<ObjectRead> {

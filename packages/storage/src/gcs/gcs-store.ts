@@ -8,13 +8,10 @@ import type {
   StoredObject,
 } from '../backend.js';
 import { crc32cFromBase64 } from '../checksum.js';
+import { CheckpointListing, checkpointObjects } from '../checkpoint-listing.js';
+import type { ListedObject } from '../checkpoint-listing.js';
 import type { StreamedResponse } from '../common.js';
-import {
-  ObjectChangedError,
-  StorageError,
-  StorageUnreachableError,
-  TransientStorageError,
-} from '../errors.js';
+import { ObjectChangedError, StorageError, StorageUnreachableError } from '../errors.js';
 import { exactAnswerSize } from '../http/answers.js';
 import { checkRelativePath } from '../paths.js';
 import { presignLifetimeS } from '../presigned/lifetime.js';
@@ -49,59 +46,29 @@ export class GcsStore implements CheckpointStore, ObjectWriter {
   readonly bucket: GcsBucket;
   /** `<prefix>/<uuid>`: every object of the checkpoint starts with it and a `/`. */
   readonly base: string;
-  /** The listing `probe` made, handed to the next `list` (one download reads it once). */
-  #probed: StoredObject[] | undefined;
+  readonly #listing: CheckpointListing;
 
   constructor(bucket: GcsBucket, base: string) {
     this.bucket = bucket;
     this.base = base;
     this.location = bucket.uri(base);
+    this.#listing = new CheckpointListing('gcs', this.location, (signal) => this.#listNow(signal));
   }
 
-  async probe(signal?: AbortSignal): Promise<void> {
-    let objects: StoredObject[];
-    try {
-      objects = await this.list(signal);
-    } catch (err: unknown) {
-      // A store that cannot be reached from here (no route, refused connection) is one to read
-      // through the master instead, like one without credentials.
-      if (err instanceof TransientStorageError && !err.isThrottled) {
-        throw new StorageUnreachableError(
-          'gcs',
-          'no_access',
-          `cannot reach ${this.location}: ${err.message}`,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-    if (objects.length === 0) {
-      throw new StorageUnreachableError('gcs', 'not_found', `no objects under ${this.location}/`);
-    }
-    this.#probed = objects;
+  probe(signal?: AbortSignal): Promise<void> {
+    return this.#listing.probe(signal);
   }
 
-  async list(signal?: AbortSignal): Promise<StoredObject[]> {
-    const probed = this.#probed;
-    if (probed !== undefined) {
-      this.#probed = undefined;
-      return probed;
-    }
+  list(signal?: AbortSignal): Promise<StoredObject[]> {
+    return this.#listing.list(signal);
+  }
+
+  async #listNow(signal?: AbortSignal): Promise<StoredObject[]> {
     const objects = await this.bucket.list(`${this.base}/`, signal);
-    const out: StoredObject[] = [];
-    for (const o of objects) {
-      const rel = o.name.slice(this.base.length + 1);
-      if (rel === '') {
-        continue; // a marker for the checkpoint directory itself
-      }
-      const path = checkRelativePath(rel);
-      out.push(
-        path.endsWith('/')
-          ? { path, size: 0, version: undefined, mtimeMs: o.mtimeMs }
-          : toStored(path, o),
-      );
-    }
-    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return checkpointObjects(
+      this.base,
+      objects.map((o) => listedOf(o)),
+    );
   }
 
   async read(path: string, options: ObjectReadOptions): Promise<ObjectRead> {
@@ -221,12 +188,17 @@ export class GcsStore implements CheckpointStore, ObjectWriter {
   }
 }
 
-function toStored(path: string, o: GcsObjectInfo): StoredObject {
+function listedOf(o: GcsObjectInfo): ListedObject {
   return {
-    path,
+    name: o.name,
     size: o.size,
     version: o.generation === '' ? undefined : o.generation,
     crc32c: o.crc32c === undefined ? undefined : crc32cFromBase64(o.crc32c),
     mtimeMs: o.mtimeMs,
   };
+}
+
+function toStored(path: string, o: GcsObjectInfo): StoredObject {
+  const { size, version, crc32c, mtimeMs } = listedOf(o);
+  return { path, size, version, crc32c, mtimeMs };
 }

@@ -8,13 +8,9 @@ import type {
   StoredObject,
 } from '../backend.js';
 import { crc32cFromBase64 } from '../checksum.js';
+import { CheckpointListing, checkpointObjects } from '../checkpoint-listing.js';
 import type { StreamedResponse } from '../common.js';
-import {
-  ObjectChangedError,
-  StorageError,
-  StorageUnreachableError,
-  TransientStorageError,
-} from '../errors.js';
+import { ObjectChangedError, StorageError } from '../errors.js';
 import { exactAnswerSize } from '../http/answers.js';
 import { checkRelativePath } from '../paths.js';
 import { presignLifetimeS } from '../presigned/lifetime.js';
@@ -33,61 +29,34 @@ export class S3Store implements CheckpointStore, ObjectWriter {
   readonly bucket: S3Bucket;
   /** `<prefix>/<uuid>`: every key of the checkpoint starts with it and a `/`. */
   readonly base: string;
-  /** The listing `probe` made, handed to the next `list` (one download reads it once). */
-  #probed: StoredObject[] | undefined;
+  readonly #listing: CheckpointListing;
 
   constructor(bucket: S3Bucket, base: string) {
     this.bucket = bucket;
     this.base = base;
     this.location = bucket.uri(base);
+    this.#listing = new CheckpointListing('s3', this.location, (signal) => this.#listNow(signal));
   }
 
-  async probe(signal?: AbortSignal): Promise<void> {
-    let objects: StoredObject[];
-    try {
-      objects = await this.list(signal);
-    } catch (err: unknown) {
-      // A store that cannot be reached from here (no route, refused connection) is one to read
-      // through the master instead, like one without credentials.
-      if (err instanceof TransientStorageError && !err.isThrottled) {
-        throw new StorageUnreachableError(
-          's3',
-          'no_access',
-          `cannot reach ${this.location}: ${err.message}`,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err;
-    }
-    if (objects.length === 0) {
-      throw new StorageUnreachableError('s3', 'not_found', `no objects under ${this.location}/`);
-    }
-    this.#probed = objects;
+  probe(signal?: AbortSignal): Promise<void> {
+    return this.#listing.probe(signal);
   }
 
-  async list(signal?: AbortSignal): Promise<StoredObject[]> {
-    const probed = this.#probed;
-    if (probed !== undefined) {
-      this.#probed = undefined;
-      return probed;
-    }
+  list(signal?: AbortSignal): Promise<StoredObject[]> {
+    return this.#listing.list(signal);
+  }
+
+  async #listNow(signal?: AbortSignal): Promise<StoredObject[]> {
     const objects = await this.bucket.list(`${this.base}/`, signal);
-    const out: StoredObject[] = [];
-    for (const o of objects) {
-      const rel = o.key.slice(this.base.length + 1);
-      if (rel === '') {
-        continue; // a marker for the checkpoint directory itself
-      }
-      const path = checkRelativePath(rel);
-      out.push(
-        path.endsWith('/')
-          ? { path, size: 0, version: undefined, mtimeMs: o.mtimeMs }
-          : { path, size: o.size, version: o.etag === '' ? undefined : o.etag, mtimeMs: o.mtimeMs },
-      );
-    }
-    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return checkpointObjects(
+      this.base,
+      objects.map((o) => ({
+        name: o.key,
+        size: o.size,
+        version: o.etag === '' ? undefined : o.etag,
+        mtimeMs: o.mtimeMs,
+      })),
+    );
   }
 
   async read(path: string, options: ObjectReadOptions): Promise<ObjectRead> {

@@ -1,0 +1,98 @@
+import type { StoredObject } from './backend.js';
+import { StorageUnreachableError, TransientStorageError } from './errors.js';
+import { checkRelativePath } from './paths.js';
+
+/** An object under a checkpoint's base in a bucket or container, as a store's listing has it. */
+export interface ListedObject {
+  /** The whole key or blob name, `<base>/…`. */
+  name: string;
+  size: number;
+  version: string | undefined;
+  crc32c?: string | undefined;
+  mtimeMs?: number | undefined;
+  /** Listed as a directory though its name has no `/` at the end (Azure's `hdi_isfolder`). */
+  isDirectory?: boolean;
+}
+
+/**
+ * A checkpoint's objects as Determined lays them out in object stores: `<base>/<relative
+ * path>`, directories as zero-byte objects whose names end in `/` (read as directories, never as
+ * files). A marker for the checkpoint itself (`<base>/`) is left out; paths that climb out are
+ * refused (`checkRelativePath`). Sorted by path.
+ */
+export function checkpointObjects(base: string, listed: Iterable<ListedObject>): StoredObject[] {
+  const out: StoredObject[] = [];
+  for (const o of listed) {
+    const rel = o.name.slice(base.length + 1);
+    if (rel === '') {
+      continue;
+    }
+    const path = checkRelativePath(o.isDirectory === true && !rel.endsWith('/') ? `${rel}/` : rel);
+    out.push(
+      path.endsWith('/')
+        ? { path, size: 0, version: undefined, mtimeMs: o.mtimeMs }
+        : { path, size: o.size, version: o.version, crc32c: o.crc32c, mtimeMs: o.mtimeMs },
+    );
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * `probe` and `list` of an object store's checkpoint: the listing `probe` makes is handed to the
+ * next `list`, so one download lists the checkpoint once.
+ */
+export class CheckpointListing {
+  readonly #type: string;
+  readonly #location: string;
+  readonly #listNow: (signal?: AbortSignal) => Promise<StoredObject[]>;
+  #probed: StoredObject[] | undefined;
+
+  constructor(
+    type: string,
+    location: string,
+    listNow: (signal?: AbortSignal) => Promise<StoredObject[]>,
+  ) {
+    this.#type = type;
+    this.#location = location;
+    this.#listNow = listNow;
+  }
+
+  /**
+   * Lists the checkpoint: `not_found` when it has no object, and `no_access` when the store
+   * cannot be reached from here (no route, refused connection), which, like missing
+   * credentials, makes a download read through the master instead.
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    let objects: StoredObject[];
+    try {
+      objects = await this.#listNow(signal);
+    } catch (err: unknown) {
+      if (err instanceof TransientStorageError && !err.isThrottled) {
+        throw new StorageUnreachableError(
+          this.#type,
+          'no_access',
+          `cannot reach ${this.#location}: ${err.message}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    if (objects.length === 0) {
+      throw new StorageUnreachableError(
+        this.#type,
+        'not_found',
+        `no objects under ${this.#location}/`,
+      );
+    }
+    this.#probed = objects;
+  }
+
+  async list(signal?: AbortSignal): Promise<StoredObject[]> {
+    const probed = this.#probed;
+    if (probed !== undefined) {
+      this.#probed = undefined;
+      return probed;
+    }
+    return this.#listNow(signal);
+  }
+}
