@@ -34,11 +34,21 @@ export function abortReason(signal: AbortSignal | undefined): Error {
     : new DOMException('The operation was aborted', 'AbortError');
 }
 
+/**
+ * A response's headers, as much of `Headers` as readers need: a value by name (any case),
+ * repeated headers joined with `, `. A global `Headers` is one; the socket transport keeps its
+ * own, because the first `Headers` of a process loads Node's bundled undici (tens of ms of CPU
+ * in a download that would need none of it).
+ */
+export interface ResponseHeaders {
+  get(name: string): string | null;
+}
+
 /** The head of a GET and its body as chunks, read with no web streams in between. */
 export interface StreamedResponse {
   readonly status: number;
   readonly statusText: string;
-  readonly headers: Headers;
+  readonly headers: ResponseHeaders;
   /**
    * The body, to iterate once. A chunk may be a view of a buffer the next read reuses: use it
    * (or copy it) before asking for the next. Throws when the connection drops before the end.

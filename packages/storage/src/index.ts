@@ -11,7 +11,13 @@ export {
   abortReason,
   backoffMs,
 } from './common.js';
-export type { BodyOpener, RetryPolicy, StreamedResponse, UnreachableReason } from './common.js';
+export type {
+  BodyOpener,
+  ResponseHeaders,
+  RetryPolicy,
+  StreamedResponse,
+  UnreachableReason,
+} from './common.js';
 export type {
   ByteRange,
   CheckpointStore,

@@ -13,6 +13,7 @@ import {
   withRetry,
 } from '@determined-ts/storage';
 import type { Manifest, ProgressReporter } from '@determined-ts/storage';
+import type { ResponseHeaders } from '@determined-ts/storage/common';
 
 import { createApiError } from '../client.js';
 import type { Client, RetryPolicy, StreamedResponse } from '../client.js';
@@ -306,7 +307,7 @@ function canResume(version: ArchiveVersion): boolean {
 }
 
 /** The ETag and length of the archive a 200 starts, as far as they can guide a Range request. */
-function describeVersion(headers: Headers): {
+function describeVersion(headers: ResponseHeaders): {
   etag: string | undefined;
   length: number | undefined;
 } {
@@ -319,7 +320,7 @@ function describeVersion(headers: Headers): {
 }
 
 /** The bytes a body will carry by its Content-Length, when that counts the bytes we read. */
-function bodyLength(headers: Headers): number | undefined {
+function bodyLength(headers: ResponseHeaders): number | undefined {
   const value = headers.get('content-length');
   const declared = value === null ? Number.NaN : Number(value);
   // With a transport encoding, Content-Length counts encoded bytes, not the ones we read.
@@ -344,10 +345,12 @@ async function bufferResponse(res: StreamedResponse, signal: AbortSignal): Promi
     // A body cut short (or stalled) still names the status; the message is what arrived.
     res.cancel();
   }
+  // An error's body is all `createApiError` reads, with the status (and the request id).
+  const requestId = res.headers.get('x-request-id');
   return new Response(Buffer.concat(chunks), {
     status: res.status,
     statusText: res.statusText,
-    headers: res.headers,
+    headers: requestId === null ? {} : { 'x-request-id': requestId },
   });
 }
 

@@ -3,6 +3,7 @@
  * (status line and headers) is copied, the body is handed out as views of the bytes pushed in,
  * framed by Content-Length, chunked transfer coding, or the end of the connection (RFC 9112 §6).
  */
+import type { ResponseHeaders } from '../common.js';
 
 /** Heads past this size are refused: a master's are a few hundred bytes. */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -24,7 +25,22 @@ export class HttpResponseError extends Error {
 export interface ResponseHead {
   status: number;
   statusText: string;
-  headers: Headers;
+  headers: ResponseHeaders;
+}
+
+/** Headers by lower-case name; a repeated one's values joined with `, `, as `Headers` does. */
+class HeaderMap implements ResponseHeaders {
+  readonly #values = new Map<string, string>();
+
+  append(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const had = this.#values.get(key);
+    this.#values.set(key, had === undefined ? value : `${had}, ${value}`);
+  }
+
+  get(name: string): string | null {
+    return this.#values.get(name.toLowerCase()) ?? null;
+  }
 }
 
 type Framing =
@@ -191,7 +207,7 @@ function parseHead(text: string): ResponseHead {
   if (match === null) {
     throw new HttpResponseError(`bad status line ${JSON.stringify(statusLine.slice(0, 100))}`);
   }
-  const headers = new Headers();
+  const headers = new HeaderMap();
   for (const line of lines) {
     const colon = line.indexOf(':');
     if (colon <= 0 || /^[ \t]/.test(line)) {
