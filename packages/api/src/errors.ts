@@ -15,6 +15,9 @@ export const ERROR_CODES = {
   // another ETag, a Range outside the representation.
   precondition_failed: { grpc: 9, reason: 'FailedPrecondition', status: 412 },
   range_not_satisfiable: { grpc: 11, reason: 'OutOfRange', status: 416 },
+  // Refused by the HTTP layer before any route: a request too slow to arrive, headers too large.
+  request_timeout: { grpc: 4, reason: 'DeadlineExceeded', status: 408 },
+  headers_too_large: { grpc: 8, reason: 'ResourceExhausted', status: 431 },
   // A store behind the master (checkpoint storage in S3) refused it or could not be reached.
   bad_gateway: { grpc: 14, reason: 'Unavailable', status: 502 },
   internal: { grpc: 13, reason: 'Internal', status: 500 },

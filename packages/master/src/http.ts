@@ -57,6 +57,43 @@ export function findNul(value: unknown, path = ''): string | undefined {
   return undefined;
 }
 
+/** The deepest nesting a request body or an experiment config may have; real ones stay under 20. */
+export const MAX_NESTING = 256;
+
+/**
+ * Refuses a parsed value nested deeper than {@link MAX_NESTING} levels, or one that contains
+ * itself (YAML aliases can make a cycle), with a 400 naming `what`. The walk keeps its own stack,
+ * so no depth a client sends can overflow the one it runs on: the checks after it (NUL search,
+ * schema validation, serialization) recurse.
+ */
+export function checkNesting(value: unknown, what: string): void {
+  const onPath = new Set<object>();
+  const stack: { node: object; children: Iterator<unknown> }[] = [];
+  const enter = (child: unknown): void => {
+    if (child === null || typeof child !== 'object') {
+      return;
+    }
+    if (onPath.has(child)) {
+      throw badRequest(`${what}: it contains itself (aliases that form a cycle)`);
+    }
+    if (stack.length >= MAX_NESTING) {
+      throw badRequest(`${what}: nested deeper than ${MAX_NESTING} levels`);
+    }
+    onPath.add(child);
+    stack.push({ node: child, children: Object.values(child)[Symbol.iterator]() });
+  };
+  enter(value);
+  for (let top = stack.at(-1); top !== undefined; top = stack.at(-1)) {
+    const next = top.children.next();
+    if (next.done === true) {
+      onPath.delete(top.node);
+      stack.pop();
+    } else {
+      enter(next.value);
+    }
+  }
+}
+
 /** A `\u0000` escape in JSON text that is not itself an escaped backslash. */
 const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g;
 
@@ -83,6 +120,7 @@ export async function readBody<T extends z.ZodType>(
     } catch (err: unknown) {
       throw badRequest(`malformed JSON body: ${err instanceof Error ? err.message : String(err)}`);
     }
+    checkNesting(value, 'invalid request body');
   }
   const nulAt = text.includes('\\u0000') ? findNul(value) : undefined;
   if (nulAt !== undefined) {

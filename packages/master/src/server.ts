@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 
 import { createApp } from './app.js';
+import { answerClientError } from './client-error.js';
 import type { MasterConfig } from './config.js';
 import type { AppSettings } from './context.js';
 import { migrate, openDb } from './db/connect.js';
@@ -84,6 +85,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     );
     s.once('error', reject);
   });
+  server.on('clientError', answerClientError);
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

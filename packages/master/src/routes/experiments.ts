@@ -30,6 +30,9 @@ const createBody = z.object({
 });
 
 /** Reads `states` (repeatable) as checkpoint states. */
+/** The longest experiment name filter accepted. */
+const MAX_NAME_FILTER = 4096;
+
 export function queryCheckpointStates(c: Context): CheckpointState[] {
   return queryAll(c, 'states').map((s) => parseEnum(CHECKPOINT_STATES, s, 'states'));
 }
@@ -96,10 +99,15 @@ export function experimentRoutes(deps: AppDeps): Hono<AppEnv> {
         throw badRequest('invalid users: a username must not be empty');
       }
     }
+    const name = queryOne(c, 'name');
+    // SQLite refuses LIKE patterns past 50,000 bytes; no experiment name comes near this.
+    if (name !== undefined && name.length > MAX_NAME_FILTER) {
+      throw badRequest(`invalid name: a filter has at most ${MAX_NAME_FILTER} characters`);
+    }
     const { rows, pagination } = await listExperiments(db, {
       sortBy: queryEnum(c, EXPERIMENT_SORT_BY, 'sortBy') ?? 'SORT_BY_ID',
       orderBy: queryEnum(c, ORDER_BY, 'orderBy'),
-      name: queryOne(c, 'name'),
+      name,
       states: queryAll(c, 'states').map((s) => parseEnum(EXPERIMENT_STATES, s, 'states')),
       users,
       offset: queryInt(c, 'offset') ?? 0,

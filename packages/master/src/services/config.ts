@@ -3,7 +3,7 @@ import { StorageConfigError, parseStorageConfig } from '@determined-ts/storage';
 import { parse as parseYaml } from 'yaml';
 
 import { badRequest } from '../errors.js';
-import { findNul } from '../http.js';
+import { checkNesting, findNul } from '../http.js';
 
 /** An experiment config after defaults, plus the searcher facts the master indexes. */
 export interface ExperimentConfig {
@@ -63,6 +63,7 @@ export function parseExperimentConfig(text: string, defaultStorage: JsonObject):
       `invalid experiment config: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
+  checkNesting(parsed, 'invalid experiment config');
   if (!isObject(parsed)) {
     throw badRequest('invalid experiment config: expected a YAML mapping');
   }

@@ -29,7 +29,8 @@ const isSet = (value: unknown): boolean => value !== undefined && value !== null
  * credentials: the master's `GOOGLE_APPLICATION_CREDENTIALS` serves them.
  */
 export function withMasterCredentials(storage: JsonObject, masters: JsonObject): JsonObject {
-  const keys = CREDENTIAL_KEYS[String(storage.type)];
+  const type = String(storage.type);
+  const keys = Object.hasOwn(CREDENTIAL_KEYS, type) ? CREDENTIAL_KEYS[type] : undefined;
   const place = placeOf(storage);
   if (keys === undefined || place === undefined || masters.type !== storage.type) {
     return storage;
