@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   headers_too_large: { grpc: 8, reason: 'ResourceExhausted', status: 431 },
   // A store behind the master (checkpoint storage in S3) refused it or could not be reached.
   bad_gateway: { grpc: 14, reason: 'Unavailable', status: 502 },
+  // Too many failed logins from one user name or address: wait for Retry-After.
+  too_many_requests: { grpc: 8, reason: 'ResourceExhausted', status: 429 },
+  // The master cannot take the request now (draining for shutdown, or at its connection cap).
+  unavailable: { grpc: 14, reason: 'Unavailable', status: 503 },
   internal: { grpc: 13, reason: 'Internal', status: 500 },
 } as const satisfies Record<string, { grpc: number; reason: string; status: number }>;
 
@@ -44,12 +48,13 @@ export interface ErrorBody {
   };
 }
 
-/** Maps a gRPC reason string from an error body back to our code, or `undefined`. */
-export function errorCodeFromReason(reason: string): ErrorCode | undefined {
-  for (const [code, info] of Object.entries(ERROR_CODES)) {
-    if (info.reason === reason) {
-      return code as ErrorCode;
-    }
-  }
-  return undefined;
+/**
+ * Maps a gRPC reason string from an error body back to our code, or `undefined`. Several codes
+ * share a reason (ResourceExhausted is 413, 429 and 431); the HTTP status, when given, picks one.
+ */
+export function errorCodeFromReason(reason: string, status?: number): ErrorCode | undefined {
+  const matches = (Object.keys(ERROR_CODES) as ErrorCode[]).filter(
+    (code) => ERROR_CODES[code].reason === reason,
+  );
+  return matches.find((code) => ERROR_CODES[code].status === status) ?? matches[0];
 }

@@ -30,6 +30,14 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     return;
   }
   const { code, message } = codeOf(err);
+  endWithError(socket, code, message);
+}
+
+/**
+ * Writes a whole HTTP response carrying our JSON error body on a socket no HTTP layer writes
+ * to, and ends the socket: for requests refused before Node's parser or our app answered them.
+ */
+export function endWithError(socket: Duplex, code: ErrorCode, message: string): void {
   const { status } = ERROR_CODES[code];
   const body = JSON.stringify(errorBody(code, message));
   socket.end(

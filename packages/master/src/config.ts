@@ -32,11 +32,32 @@ export interface MasterConfig {
   storageEnv?: Readonly<Record<string, string>>;
   /** Directory of the built web UI; `undefined` when none was given or found. */
   webRoot?: string;
+  /** Time a client has to send a request's headers; the slowloris bound. */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request, body included; 0 for none. */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open between requests; 0 for no limit. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no bytes either way for this long is closed; 0 for no limit. */
+  idleTimeoutMs: number;
+  /** On SIGTERM/SIGINT, how long in-flight requests may run before they are cut. */
+  shutdownTimeoutMs: number;
+  /** Open connections allowed from one remote address; more get a 503. 0 for no cap. */
+  maxConnectionsPerAddress: number;
 }
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
+// Node's own default: a 64 MiB body has five minutes to arrive.
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+// Node's own default. Behind a load balancer, set it above the balancer's idle timeout.
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+// Behind a proxy every connection comes from its address: raise it there, or set 0.
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 /** The per-user data directory, following each platform's convention. */
 export function defaultDataDir(env: NodeJS.ProcessEnv, platform = process.platform): string {
@@ -74,9 +95,16 @@ const fileSchema = z
     max_body_bytes: z.number().int().positive(),
     checkpoint_storage: z.record(z.string(), z.unknown()),
     web_root: z.string().min(1),
+    headers_timeout_ms: z.number().int().positive(),
+    request_timeout_ms: z.number().int().nonnegative(),
+    keep_alive_timeout_ms: z.number().int().nonnegative(),
+    idle_timeout_ms: z.number().int().nonnegative(),
+    shutdown_timeout_ms: z.number().int().nonnegative(),
+    max_connections_per_address: z.number().int().nonnegative(),
   })
   .partial()
   .strict();
+type FileSettings = z.output<typeof fileSchema>;
 
 const portSchema = z.coerce.number().int().min(0).max(65535);
 const boolFromEnv = (value: string | undefined): boolean | undefined =>
@@ -96,6 +124,21 @@ export const USAGE = `usage: det-master [options]
                             http://127.0.0.1:9000}' (default: <data-dir>/checkpoints;
                             env DET_CHECKPOINT_STORAGE)
   --allow-empty-passwords   listen on a non-loopback address even while a user has no password
+
+  Connection limits (times in ms; env DET_ plus the flag in upper snake case, such as
+  DET_HEADERS_TIMEOUT_MS; master.yaml keys in snake_case, such as headers_timeout_ms):
+  --headers-timeout-ms MS   time a client has to send a request's headers (default 20000)
+  --request-timeout-ms MS   time to send a whole request, body included (default 300000; 0: none)
+  --keep-alive-timeout-ms MS
+                            idle time allowed between requests on a connection (default 5000;
+                            0: none)
+  --idle-timeout-ms MS      close a connection with no bytes either way for this long
+                            (default 60000; 0: never)
+  --shutdown-timeout-ms MS  on SIGTERM/SIGINT, time in-flight requests get before they are cut
+                            (default 10000)
+  --max-connections-per-address N
+                            open connections allowed from one address; more are answered 503
+                            (default 256; 0: no cap; behind a proxy, raise it or set 0)
   -h, --help                show this help`;
 
 /**
@@ -117,6 +160,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
         'web-root': { type: 'string' },
         'checkpoint-storage': { type: 'string' },
         'allow-empty-passwords': { type: 'boolean' },
+        ...Object.fromEntries(LIMITS.map((l) => [l.flag, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -128,7 +172,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
   if (flags.help === true) {
     return 'help';
   }
-  let file: z.output<typeof fileSchema> = {};
+  let file: FileSettings = {};
   const configPath = flags.config ?? env.DET_MASTER_CONFIG;
   if (configPath !== undefined) {
     try {
@@ -180,10 +224,30 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
       problems.push(`checkpoint storage: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  const limits = {} as Record<LimitKey, number>;
+  for (const limit of LIMITS) {
+    const raw = (flags as Record<string, unknown>)[limit.flag] ?? env[limit.env];
+    limits[limit.key] = file[limit.file] ?? limit.fallback;
+    if (typeof raw === 'string') {
+      const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+      if (Number.isSafeInteger(value) && value >= limit.min) {
+        limits[limit.key] = value;
+      } else {
+        problems.push(`${limit.file}: expected an integer ≥ ${limit.min}, got '${raw}'`);
+      }
+    }
+  }
+  // Node refuses a server whose header bound is past its request bound.
+  if (limits.requestTimeoutMs > 0 && limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    problems.push(
+      `headers_timeout_ms (${limits.headersTimeoutMs}) must not exceed request_timeout_ms (${limits.requestTimeoutMs})`,
+    );
+  }
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
   return Object.freeze({
+    ...limits,
     host,
     port,
     dataDir,
@@ -202,6 +266,44 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
     storageEnv: storageEnvOf(env),
     ...(webRoot === undefined ? {} : { webRoot }),
   });
+}
+
+type LimitKey =
+  | 'headersTimeoutMs'
+  | 'requestTimeoutMs'
+  | 'keepAliveTimeoutMs'
+  | 'idleTimeoutMs'
+  | 'shutdownTimeoutMs'
+  | 'maxConnectionsPerAddress';
+
+/** The connection limits: each a flag, a `DET_` env var and a `master.yaml` key. */
+const LIMITS = [
+  limit('headersTimeoutMs', 'headers_timeout_ms', DEFAULT_HEADERS_TIMEOUT_MS, 1),
+  limit('requestTimeoutMs', 'request_timeout_ms', DEFAULT_REQUEST_TIMEOUT_MS),
+  limit('keepAliveTimeoutMs', 'keep_alive_timeout_ms', DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
+  limit('idleTimeoutMs', 'idle_timeout_ms', DEFAULT_IDLE_TIMEOUT_MS),
+  limit('shutdownTimeoutMs', 'shutdown_timeout_ms', DEFAULT_SHUTDOWN_TIMEOUT_MS),
+  limit(
+    'maxConnectionsPerAddress',
+    'max_connections_per_address',
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  ),
+];
+
+/** The `master.yaml` keys that hold a number. */
+type NumericFileKey = {
+  [K in keyof FileSettings]-?: NonNullable<FileSettings[K]> extends number ? K : never;
+}[keyof FileSettings];
+
+function limit(key: LimitKey, file: NumericFileKey, fallback: number, min = 0) {
+  return {
+    key,
+    file,
+    fallback,
+    min,
+    flag: file.replaceAll('_', '-'),
+    env: `DET_${file.toUpperCase()}`,
+  };
 }
 
 /**

@@ -9,6 +9,9 @@ import { storageLabel } from './storage-label.js';
 // The version we pin runs on Node 20, so the warning would only puzzle an operator.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/** How long closing the database may take after the drain, before the process exits anyway. */
+const CLOSE_DB_GRACE_MS = 5000;
+
 /** Runs `det-master`: the only module with side effects at import. */
 async function main(): Promise<number> {
   let config;
@@ -47,8 +50,31 @@ async function main(): Promise<number> {
     `det-master listening on ${master.url}\n  database: ${dbLabel}\n  data dir: ${config.dataDir}\n` +
       `  checkpoint storage: ${storageLabel(config.checkpointStorage)}\n`,
   );
-  const stop = (): void => {
-    void master.close().then(() => process.exit(0));
+  const running = master;
+  const { shutdownTimeoutMs } = config;
+  // Once: a second signal takes Node's default action and ends the process at once.
+  const stop = (signal: NodeJS.Signals): void => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    const closed = running.close();
+    // The listener is closed by now: the line tells whoever waits that no new connection lands.
+    process.stdout.write(
+      `det-master stopping (${signal}): letting in-flight requests finish for up to ${shutdownTimeoutMs} ms\n`,
+    );
+    // The drain is bounded; this bounds the rest (closing the database) too.
+    setTimeout(() => {
+      process.stderr.write('det-master: the database did not close in time\n');
+      process.exit(1);
+    }, shutdownTimeoutMs + CLOSE_DB_GRACE_MS).unref();
+    closed.then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(
+          `det-master: stopping failed: ${err instanceof Error ? err.message : String(err)}\n`,
+        );
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -86,6 +86,75 @@ describe('loadConfig', () => {
     });
   });
 
+  it('bounds connections by default: header, request, keep-alive, idle and shutdown times, and a per-address cap', async () => {
+    const d = await dir();
+    expect(configOf(loadConfig(['--data-dir', d], {}))).toMatchObject({
+      headersTimeoutMs: 20_000,
+      requestTimeoutMs: 300_000,
+      keepAliveTimeoutMs: 5_000,
+      idleTimeoutMs: 60_000,
+      shutdownTimeoutMs: 10_000,
+      maxConnectionsPerAddress: 256,
+    });
+  });
+
+  it('takes the connection limits from flags, DET_ env vars and master.yaml, in that order', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(
+      file,
+      'headers_timeout_ms: 1000\nshutdown_timeout_ms: 2000\nmax_connections_per_address: 3\n',
+    );
+    const config = configOf(
+      loadConfig(['--data-dir', d, '--config', file, '--headers-timeout-ms', '500'], {
+        DET_HEADERS_TIMEOUT_MS: '700',
+        DET_SHUTDOWN_TIMEOUT_MS: '0',
+        DET_IDLE_TIMEOUT_MS: '0',
+      }),
+    );
+    expect(config).toMatchObject({
+      headersTimeoutMs: 500,
+      shutdownTimeoutMs: 0,
+      idleTimeoutMs: 0,
+      maxConnectionsPerAddress: 3,
+      keepAliveTimeoutMs: 5_000,
+    });
+  });
+
+  it('rejects connection limits that are not whole numbers, or a header bound past the request bound', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(file, 'headers_timeout_ms: 0\n');
+    const problems = (argv: string[], env: NodeJS.ProcessEnv = {}): string[] => {
+      try {
+        loadConfig(['--data-dir', d, ...argv], env);
+      } catch (err: unknown) {
+        return (err as ConfigError).problems;
+      }
+      return [];
+    };
+    expect(
+      problems(['--idle-timeout-ms', '1.5', '--max-connections-per-address=-1'], {
+        DET_SHUTDOWN_TIMEOUT_MS: 'soon',
+      }),
+    ).toEqual([
+      "idle_timeout_ms: expected an integer ≥ 0, got '1.5'",
+      "shutdown_timeout_ms: expected an integer ≥ 0, got 'soon'",
+      "max_connections_per_address: expected an integer ≥ 0, got '-1'",
+    ]);
+    expect(problems(['--config', file])).toEqual([
+      expect.stringContaining('headers_timeout_ms') as string,
+    ]);
+    expect(problems(['--headers-timeout-ms', '0'])).toEqual([
+      "headers_timeout_ms: expected an integer ≥ 1, got '0'",
+    ]);
+    expect(problems(['--headers-timeout-ms', '9000', '--request-timeout-ms', '8000'])).toEqual([
+      'headers_timeout_ms (9000) must not exceed request_timeout_ms (8000)',
+    ]);
+    // A request bound of 0 is none: any header bound fits under it.
+    expect(problems(['--headers-timeout-ms', '9000', '--request-timeout-ms', '0'])).toEqual([]);
+  });
+
   it('reports every problem at once', async () => {
     const d = await dir();
     const file = join(d, 'master.yaml');

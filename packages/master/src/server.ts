@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
 
 import { createApp } from './app.js';
-import { answerClientError } from './client-error.js';
 import type { MasterConfig } from './config.js';
 import type { AppSettings } from './context.js';
 import { migrate, openDb } from './db/connect.js';
 import type { Db } from './db/connect.js';
 import { ConfigError } from './errors.js';
+import { createMasterServer } from './http-server.js';
 import type { Logger } from './logger.js';
 import { normalizeStorageConfig } from './services/config.js';
 import { HttpError } from './errors.js';
@@ -48,7 +44,12 @@ export function settingsFrom(config: MasterConfig): AppSettings {
 export interface RunningMaster {
   url: string;
   db: Db;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, closes idle ones, lets in-flight requests finish for up to
+   * `timeoutMs` (default: the config's `shutdownTimeoutMs`), cuts the rest, then closes the
+   * database. Calling it again returns the same promise.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /**
@@ -79,21 +80,28 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     throw err;
   }
   const app = createApp({ db, settings, clock: Date.now, logger });
-  const server = await new Promise<ServerType>((resolveServer, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () =>
-      resolveServer(s),
-    );
-    s.once('error', reject);
-  });
-  server.on('clientError', answerClientError);
-  const address = server.address() as AddressInfo;
+  const http = createMasterServer(app.fetch, config);
+  let address;
+  try {
+    address = await http.listen(config.host, config.port);
+  } catch (err: unknown) {
+    await db.close();
+    throw err;
+  }
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  const close = async (timeoutMs: number): Promise<void> => {
+    const { inFlight, cut } = await http.drain(timeoutMs);
+    if (cut > 0) {
+      logger.error('shutdown cut requests still in flight at its bound', { cut, timeoutMs });
+    } else if (inFlight > 0) {
+      logger.info('shutdown let in-flight requests finish', { inFlight });
+    }
+    await db.close();
+  };
   return {
     url: `http://${hostForUrl}:${address.port}`,
     db,
-    close: async () => {
-      await new Promise<void>((done) => server.close(() => done()));
-      await db.close();
-    },
+    close: (options = {}) => (closing ??= close(options.timeoutMs ?? config.shutdownTimeoutMs)),
   };
 }
