@@ -281,13 +281,24 @@ describe('ApiError', () => {
     });
   });
 
-  it('keeps a non-JSON body (a proxy’s page) as the message', async () => {
-    const server = await flaky([{ status: 500, body: '<html>upstream broke</html>' }]);
+  it('sums up a proxy’s HTML page by its title, and keeps the page as the body', async () => {
+    const page = `<html><head><title>500 Internal Server Error</title></head><body>${'x'.repeat(2000)}</body></html>`;
+    const server = await flaky([{ status: 500, body: page }]);
     const client = createClient({ baseUrl: server.url });
     await expect(client.request('GET', '/x')).rejects.toMatchObject({
-      message: 'GET /x: 500 internal: <html>upstream broke</html>',
-      body: '<html>upstream broke</html>',
+      message:
+        "GET /x: 500 internal: expected JSON, got HTML (a proxy's error page?): 500 Internal Server Error",
+      body: page,
     });
+  });
+
+  it('cuts a long non-JSON body short in the message', async () => {
+    const server = await flaky([{ status: 500, body: `upstream broke ${'y'.repeat(1000)}` }]);
+    const client = createClient({ baseUrl: server.url });
+    const err = (await client.request('GET', '/x').catch((e: unknown) => e)) as ApiError;
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toMatch(/^GET \/x: 500 internal: upstream broke y+…$/);
+    expect(err.message.length).toBeLessThan(250);
   });
 
   it('carries our master’s request id, from its x-request-id header', async () => {

@@ -1,9 +1,10 @@
 import { errorCodeFromReason } from '@determined-ts/api';
-import type { ErrorCode } from '@determined-ts/api';
+import type { ErrorCode, JsonObject } from '@determined-ts/api';
 import { abortReason, backoffMs } from '@determined-ts/storage/common';
 import type { BodyOpener, RetryPolicy, StreamedResponse } from '@determined-ts/storage/common';
 
 import { ApiError, NetworkError } from './errors.js';
+import { callOf, describeText, parseStreamLine, readJsonResponse } from './response.js';
 
 export { abortReason, backoffMs };
 export type { BodyOpener, RetryPolicy, StreamedResponse };
@@ -50,12 +51,28 @@ export interface Client {
    */
   readonly openBody: BodyOpener | undefined;
   readonly retry: RetryPolicy;
-  /** Sends a request and parses the JSON answer; non-2xx throws {@link ApiError}. */
-  request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
+  /**
+   * Sends a request and parses the JSON answer, passed through `decode` when given. Non-2xx
+   * throws {@link ApiError}; a 2xx the call cannot use (not a JSON object, an error body, a
+   * TypeError from `decode`) throws `UnexpectedResponseError`. An empty 2xx body is `{}`
+   * unless there is a `decode`.
+   */
+  request<T>(
+    method: string,
+    path: string,
+    options?: RequestOptions & { decode?: (body: JsonObject) => T },
+  ): Promise<T>;
   /** Sends a request and returns the raw response once it is 2xx (for downloads and streams). */
   send(method: string, path: string, options?: RequestOptions): Promise<Response>;
-  /** Reads a grpc-gateway stream: one `{"result": T}` JSON object per line. */
-  stream<T>(path: string, options?: RequestOptions): AsyncIterable<T>;
+  /**
+   * Reads a grpc-gateway stream: one `{"result": T}` JSON object per line, each `result` passed
+   * through `decode` when given. A line that is not one (garbage, an `{"error": …}` line, a
+   * TypeError from `decode`) throws `UnexpectedResponseError`.
+   */
+  stream<T>(
+    path: string,
+    options?: RequestOptions & { decode?: (result: unknown) => T },
+  ): AsyncIterable<T>;
   withToken(token: string | undefined): Client;
 }
 
@@ -116,7 +133,9 @@ export async function createApiError(
 ): Promise<ApiError> {
   const text = await res.text().catch(() => '');
   let body: unknown = text;
-  let message = text.trim() === '' ? res.statusText : text.trim().slice(0, 500);
+  // A proxy's HTML page is summed up by its title, not quoted whole.
+  let message =
+    text.trim() === '' ? res.statusText : describeText(text, res.headers.get('content-type'));
   let code: ErrorCode | undefined;
   try {
     body = JSON.parse(text);
@@ -129,7 +148,7 @@ export async function createApiError(
       message = m;
     }
     if (typeof b.error?.reason === 'string') {
-      code = errorCodeFromReason(b.error.reason);
+      code = errorCodeFromReason(b.error.reason, res.status);
     }
   } catch {
     // Not JSON (a proxy's HTML page, say): keep the text as the message.
@@ -233,39 +252,67 @@ export function createClient(options: ClientOptions): Client {
       options.openBody ?? (options.fetch === undefined ? undefined : fetchBodyOpener(fetchImpl)),
     retry,
     send,
-    async request<T>(method: string, path: string, opts?: RequestOptions): Promise<T> {
+    async request<T>(
+      method: string,
+      path: string,
+      opts?: RequestOptions & { decode?: (body: JsonObject) => T },
+    ): Promise<T> {
       const res = await send(method, path, opts);
-      const text = await res.text();
-      return (text === '' ? {} : JSON.parse(text)) as T;
+      const url = buildUrl(baseUrl, path, opts?.query);
+      return readJsonResponse(method, url, res, opts?.decode, opts?.signal);
     },
-    async *stream<T>(path: string, opts?: RequestOptions): AsyncIterable<T> {
+    async *stream<T>(
+      path: string,
+      opts?: RequestOptions & { decode?: (result: unknown) => T },
+    ): AsyncIterable<T> {
+      const url = buildUrl(baseUrl, path, opts?.query);
       const res = await send('GET', path, opts);
       if (res.body === null) {
         return;
       }
+      const call = callOf('GET', url, res);
       const decoder = new TextDecoder();
       let buffered = '';
+      let lineNumber = 0;
       // A reader rather than `for await`: not every browser makes web streams async-iterable.
       const reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
-      for (;;) {
-        const { done, value: chunk } = await reader.read();
-        if (done) {
-          break;
-        }
-        buffered += decoder.decode(chunk, { stream: true });
-        let newline = buffered.indexOf('\n');
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          if (line !== '') {
-            yield parseStreamLine<T>(path, line);
+      let isDone = false;
+      try {
+        for (;;) {
+          let next: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            next = await reader.read();
+          } catch (err: unknown) {
+            if (opts?.signal?.aborted === true) {
+              throw abortReason(opts.signal);
+            }
+            throw new NetworkError(url, { cause: err });
           }
-          newline = buffered.indexOf('\n');
+          if (next.done) {
+            isDone = true;
+            break;
+          }
+          buffered += decoder.decode(next.value, { stream: true });
+          let newline = buffered.indexOf('\n');
+          while (newline >= 0) {
+            const line = buffered.slice(0, newline).trim();
+            buffered = buffered.slice(newline + 1);
+            lineNumber += 1;
+            if (line !== '') {
+              yield parseStreamLine(call, line, lineNumber, opts?.decode);
+            }
+            newline = buffered.indexOf('\n');
+          }
         }
-      }
-      const rest = (buffered + decoder.decode()).trim();
-      if (rest !== '') {
-        yield parseStreamLine<T>(path, rest);
+        const rest = (buffered + decoder.decode()).trim();
+        if (rest !== '') {
+          yield parseStreamLine(call, rest, lineNumber + 1, opts?.decode);
+        }
+      } finally {
+        if (!isDone) {
+          // Left early (a bad line, or the caller stopped): let the connection go.
+          void reader.cancel().catch(() => undefined);
+        }
       }
     },
     withToken: (next) => createClient({ ...options, token: next }),
@@ -298,12 +345,4 @@ function fetchBodyOpener(fetch: FetchLike): BodyOpener {
       cancel: () => void reader?.cancel().catch(() => undefined),
     };
   };
-}
-
-function parseStreamLine<T>(path: string, line: string): T {
-  const parsed = JSON.parse(line) as { result?: T; error?: { message?: string; error?: string } };
-  if (parsed.error !== undefined) {
-    throw new Error(`${path}: stream error: ${parsed.error.message ?? parsed.error.error ?? line}`);
-  }
-  return parsed.result as T;
 }

@@ -241,50 +241,61 @@ describe('decodeCheckpoint', () => {
   });
 
   const MALFORMED: [string, (wire: Record<string, unknown>) => unknown, RegExp][] = [
-    ['not an object', () => 'oops', /unexpected checkpoint in master response: "oops"/],
-    ['null', () => null, /unexpected checkpoint in master response: null/],
+    ['not an object', () => 'oops', /^field checkpoint: expected an object, got "oops"$/],
+    ['null', () => null, /^field checkpoint: expected an object, got null$/],
     [
       'no uuid',
       (w) => {
         delete w.uuid;
         return w;
       },
-      /unexpected checkpoint in master response/,
+      /^field checkpoint\.uuid: missing \(expected a UUID\)$/,
+    ],
+    [
+      'a uuid that would name another directory',
+      (w) => ({ ...w, uuid: '../etc' }),
+      /^field checkpoint\.uuid: expected a UUID, got "\.\.\/etc"$/,
+    ],
+    [
+      'no resources map',
+      (w) => ({ ...w, resources: undefined }),
+      /^field checkpoint\.resources: missing \(expected an object\)$/,
+    ],
+    [
+      'resources as an array',
+      (w) => ({ ...w, resources: [] }),
+      /^field checkpoint\.resources: expected an object, got an empty array$/,
     ],
     [
       'a state without its prefix',
       (w) => ({ ...w, state: 'COMPLETED' }),
-      /unexpected checkpoint\.state in master response: "COMPLETED"/,
+      /^field checkpoint\.state: expected a STATE_ value, got "COMPLETED"$/,
     ],
-    [
-      'no state',
-      (w) => ({ ...w, state: undefined }),
-      /unexpected checkpoint\.state in master response/,
-    ],
+    ['no state', (w) => ({ ...w, state: undefined }), /^field checkpoint\.state: missing/],
     [
       'a size that is not an integer',
       (w) => ({ ...w, resources: { 'model.bin': '12a' } }),
-      /unexpected resources\[model\.bin\] in master response: "12a"/,
+      /^field checkpoint\.resources\[model\.bin\]: expected an integer, got "12a"$/,
     ],
     [
       'a size past 2^53',
       (w) => ({ ...w, resources: { 'huge.bin': '9007199254740993' } }),
-      /unexpected resources\[huge\.bin\]/,
+      /^field checkpoint\.resources\[huge\.bin\]: expected an integer/,
     ],
     [
       'a bad reportTime',
       (w) => ({ ...w, reportTime: 'yesterday' }),
-      /unexpected reportTime in master response: "yesterday"/,
+      /^field checkpoint\.reportTime: expected an RFC 3339 timestamp, got "yesterday"$/,
     ],
     [
       'no reportTime',
       (w) => ({ ...w, reportTime: undefined }),
-      /unexpected reportTime in master response/,
+      /^field checkpoint\.reportTime: missing/,
     ],
     [
       'a trial without its experiment id',
       (w) => ({ ...w, training: { ...(w.training as object), experimentId: 'one' } }),
-      /unexpected training\.experimentId in master response: "one"/,
+      /^field checkpoint\.training\.experimentId: expected an integer, got "one"$/,
     ],
   ];
   for (const [name, make, message] of MALFORMED) {
@@ -425,11 +436,19 @@ describe('decodeTrial', () => {
   });
 
   const MALFORMED: [string, Record<string, unknown>, RegExp][] = [
-    ['a bad id', { id: 'three' }, /unexpected trial\.id in master response: "three"/],
-    ['no experimentId', { experimentId: undefined }, /unexpected trial\.experimentId/],
-    ['a state without its prefix', { state: 'ACTIVE' }, /unexpected trial\.state/],
-    ['no startTime', { startTime: undefined }, /unexpected trial\.startTime/],
-    ['a bad endTime', { endTime: 'soon' }, /unexpected trial\.endTime in master response: "soon"/],
+    ['a bad id', { id: 'three' }, /^field trial\.id: expected an integer, got "three"$/],
+    ['no experimentId', { experimentId: undefined }, /^field trial\.experimentId: missing/],
+    [
+      'a state without its prefix',
+      { state: 'ACTIVE' },
+      /^field trial\.state: expected a STATE_ value, got "ACTIVE"$/,
+    ],
+    ['no startTime', { startTime: undefined }, /^field trial\.startTime: missing/],
+    [
+      'a bad endTime',
+      { endTime: 'soon' },
+      /^field trial\.endTime: expected an RFC 3339 timestamp, got "soon"$/,
+    ],
   ];
   for (const [name, patch, message] of MALFORMED) {
     it(`throws a TypeError naming the field for ${name}`, () => {
@@ -440,7 +459,7 @@ describe('decodeTrial', () => {
   }
   it('throws a TypeError for a missing trial', () => {
     expect(() => decodeTrial(undefined as unknown as TrialDto)).toThrow(
-      /unexpected trial in master response/,
+      /^field trial: missing \(expected an object\)$/,
     );
   });
 });
@@ -542,11 +561,13 @@ describe('decodeExperiment', () => {
   it('throws a TypeError naming the field for a bad id, trial id or start time', () => {
     const bad = (patch: Record<string, unknown>) => () =>
       decodeExperiment({ ...wireExperiment(), ...patch } as unknown as ExperimentDto);
-    expect(bad({ id: null })).toThrow(/unexpected experiment\.id/);
+    expect(bad({ id: null })).toThrow(/^field experiment\.id: expected an integer, got null$/);
     expect(bad({ trialIds: [3, 'x'] })).toThrow(
-      /unexpected experiment\.trialIds in master response: "x"/,
+      /^field experiment\.trialIds\[1\]: expected an integer, got "x"$/,
     );
-    expect(bad({ startTime: 12 })).toThrow(/unexpected experiment\.startTime/);
+    expect(bad({ startTime: 12 })).toThrow(
+      /^field experiment\.startTime: expected an RFC 3339 timestamp, got 12$/,
+    );
   });
 });
 
@@ -562,16 +583,20 @@ describe('decodeCheckpointList', () => {
 
   it('throws a TypeError naming the field for a malformed listing', () => {
     expect(() => decodeCheckpointList({ pagination: {} })).toThrow(
-      /unexpected checkpoints in master response/,
+      /^field checkpoints: missing \(expected an array\)$/,
     );
-    expect(() => decodeCheckpointList({ checkpoints: {} })).toThrow(/unexpected checkpoints/);
-    expect(() => decodeCheckpointList(null)).toThrow(/unexpected checkpoints/);
-    expect(() => decodeCheckpointList({ checkpoints: [] })).toThrow(/unexpected pagination in/);
+    expect(() => decodeCheckpointList({ checkpoints: {} })).toThrow(
+      /^field checkpoints: expected an array, got an object$/,
+    );
+    expect(() => decodeCheckpointList(null)).toThrow(/^field response: expected an object/);
+    expect(() => decodeCheckpointList({ checkpoints: [] })).toThrow(
+      /^field pagination: missing \(expected an object\)$/,
+    );
     expect(() => decodePagination({ offset: 0, limit: 1, startIndex: 0, endIndex: 1 })).toThrow(
-      /unexpected pagination\.total in master response/,
+      /^field pagination\.total: missing \(expected an integer\)$/,
     );
     expect(() => decodeCheckpointList({ checkpoints: [{ uuid: 1 }], pagination: {} })).toThrow(
-      /unexpected checkpoint in master response/,
+      /^field checkpoints\[0\]\.uuid: expected a UUID, got 1$/,
     );
   });
 });
@@ -591,7 +616,7 @@ describe('the browsing decoders', () => {
     });
     expect(() =>
       decodeDataPoint({ batches: 'x', time: '2025-01-01T00:00:00Z', values: {} } as never),
-    ).toThrow(/dataPoint\.batches/);
+    ).toThrow(/^field dataPoint\.batches: expected an integer, got "x"$/);
   });
 
   it('decode a checkpoint marker and refuse one without a uuid', () => {
@@ -605,14 +630,16 @@ describe('the browsing decoders', () => {
         searcherMetric: 'NaN',
       } as unknown as CheckpointMarkerDto),
     ).toMatchObject({ uuid: 'u', stepsCompleted: 7, state: 'COMPLETED', size: 1024 });
-    expect(() => decodeCheckpointMarker({ stepsCompleted: 1 } as never)).toThrow(/marker/);
+    expect(() => decodeCheckpointMarker({ stepsCompleted: 1 } as never)).toThrow(
+      /^field marker\.uuid: missing/,
+    );
   });
 
   it('decode a user and a log line', () => {
     expect(
       decodeUser({ id: 2, username: 'determined', admin: false, active: true } as UserDto),
     ).toEqual({ id: 2, username: 'determined', displayName: '', admin: false, active: true });
-    expect(() => decodeUser({ id: 2 } as never)).toThrow(/user/);
+    expect(() => decodeUser({ id: 2 } as never)).toThrow(/^field user\.username: missing/);
     expect(
       decodeTrialLog({
         id: '9',

@@ -3,12 +3,24 @@ import type {
   CheckpointMarkerDto,
   DataPointDto,
   ExperimentDto,
-  JsonObject,
   TrialDto,
   TrialLogDto,
   UserDto,
 } from '@determined-ts/api';
 import { decodeDouble, decodeInt64 } from '@determined-ts/api';
+
+import {
+  array,
+  date,
+  fail,
+  int,
+  isObject,
+  keyOf,
+  object,
+  optionalDate,
+  optionalInt,
+  stripState,
+} from './decode-fields.js';
 
 import type {
   CheckpointData,
@@ -28,44 +40,23 @@ import type {
 /*
  * The one place wire JSON becomes SDK values: int64 strings become numbers, "NaN"/"Infinity"
  * strings become numbers, STATE_ prefixes go, and optional fields a real master omits get their
- * defaults. Anything malformed throws a TypeError naming the field, never a half-built object.
+ * defaults. Anything malformed throws a TypeError naming the field (`field trial.id: expected an
+ * integer, got "x"`), never a half-built object; `field` arguments name where a value sits in
+ * its response (`checkpoints[3]`).
  */
 
-function fail(field: string, value: unknown): never {
-  throw new TypeError(
-    `unexpected ${field} in master response: ${JSON.stringify(value)?.slice(0, 200)}`,
+/**
+ * Checkpoint ids are UUIDs. The format is not enforced (tests and old tools use others), but an id
+ * that is not one plain path segment could name a directory outside `checkpoints/`.
+ */
+function isCheckpointId(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value !== '' &&
+    value !== '.' &&
+    value !== '..' &&
+    !/[/\\\0]/.test(value)
   );
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function stripState<T extends string>(value: unknown, field: string): T {
-  if (typeof value !== 'string' || !value.startsWith('STATE_')) {
-    fail(field, value);
-  }
-  return value.slice('STATE_'.length) as T;
-}
-
-function date(value: unknown, field: string): Date {
-  const d = typeof value === 'string' ? new Date(value) : undefined;
-  if (d === undefined || Number.isNaN(d.getTime())) {
-    fail(field, value);
-  }
-  return d;
-}
-
-function optionalDate(value: unknown, field: string): Date | undefined {
-  return value === undefined || value === null || value === '' ? undefined : date(value, field);
-}
-
-function int(value: unknown, field: string): number {
-  const n = decodeInt64(value);
-  if (n === undefined) {
-    fail(field, value);
-  }
-  return n;
 }
 
 /** Decodes Determined's non-finite metric strings inside a metrics object; other values pass through. */
@@ -81,16 +72,19 @@ export function decodeMetrics(value: unknown): Metrics | null {
   return out;
 }
 
-export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
-  if (!isObject(dto) || typeof dto.uuid !== 'string') {
-    fail('checkpoint', dto);
+/** `checkpointv1.Checkpoint`; `field` names where it sits in its response, for errors. */
+export function decodeCheckpoint(dto: CheckpointDto, field = 'checkpoint'): CheckpointData {
+  const c = object(dto, field);
+  if (!isCheckpointId(c.uuid)) {
+    fail(`${field}.uuid`, 'a UUID', c.uuid);
   }
+  // Determined always sends the map (`{}` when empty): a missing one is not "no files".
   const resources: Record<string, number> = {};
-  for (const [path, size] of Object.entries(isObject(dto.resources) ? dto.resources : {})) {
-    resources[path] = int(size, `resources[${path}]`);
+  for (const [path, size] of Object.entries(object(c.resources, `${field}.resources`))) {
+    resources[path] = int(size, keyOf(`${field}.resources`, path));
   }
-  const metadata = isObject(dto.metadata) ? dto.metadata : {};
-  const t = isObject(dto.training) ? dto.training : undefined;
+  const metadata = isObject(c.metadata) ? c.metadata : {};
+  const t = isObject(c.training) ? c.training : undefined;
   const trialId = t === undefined ? undefined : decodeInt64(t.trialId);
   const experimentConfig =
     t !== undefined && isObject(t.experimentConfig) ? t.experimentConfig : {};
@@ -99,7 +93,7 @@ export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
       ? null
       : {
           trialId,
-          experimentId: int(t.experimentId, 'training.experimentId'),
+          experimentId: int(t.experimentId, `${field}.training.experimentId`),
           experimentConfig,
           hparams: isObject(t.hparams) ? t.hparams : {},
           trainingMetrics: decodeMetrics(
@@ -110,7 +104,7 @@ export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
           ),
           searcherMetric: decodeDouble(t.searcherMetric),
         };
-  const reportTime = date(dto.reportTime, 'reportTime');
+  const reportTime = date(c.reportTime, `${field}.reportTime`);
   const steps = decodeInt64(metadata.steps_completed);
   const storage = experimentConfig.checkpoint_storage;
   const strings = (value: unknown): Record<string, string> => {
@@ -123,17 +117,17 @@ export function decodeCheckpoint(dto: CheckpointDto): CheckpointData {
     return out;
   };
   return {
-    uuid: dto.uuid,
-    state: stripState<CheckpointState>(dto.state, 'checkpoint.state'),
-    taskId: typeof dto.taskId === 'string' ? dto.taskId : '',
-    allocationId: typeof dto.allocationId === 'string' ? dto.allocationId : undefined,
+    uuid: c.uuid,
+    state: stripState<CheckpointState>(c.state, `${field}.state`),
+    taskId: typeof c.taskId === 'string' ? c.taskId : '',
+    allocationId: typeof c.allocationId === 'string' ? c.allocationId : undefined,
     reportTime,
     resources,
     metadata,
     training,
-    storageId: decodeInt64(dto.storageId),
-    digests: strings(dto.digests),
-    crc32c: strings(dto.crc32c),
+    storageId: decodeInt64(c.storageId),
+    digests: strings(c.digests),
+    crc32c: strings(c.crc32c),
     storageConfig: isObject(storage) ? storage : {},
     batchNumber: steps,
     startTime: reportTime,
@@ -152,44 +146,46 @@ function decodeValidation(value: unknown, field: string): ValidationSummary | nu
   }
   const m = isObject(value.metrics) ? value.metrics : {};
   return {
-    stepsCompleted: decodeInt64(value.totalBatches) ?? 0,
+    stepsCompleted: optionalInt(value.totalBatches, `${field}.totalBatches`, 0),
     endTime: date(value.endTime, `${field}.endTime`),
     metrics: decodeMetrics(m.avgMetrics ?? m.avg_metrics) ?? {},
   };
 }
 
-export function decodeTrial(dto: TrialDto): TrialData {
-  if (!isObject(dto)) {
-    fail('trial', dto);
-  }
+/** `trialv1.Trial`; `field` names where it sits in its response, for errors. */
+export function decodeTrial(dto: TrialDto, field = 'trial'): TrialData {
+  object(dto, field);
   const best = isObject(dto.bestCheckpoint) ? dto.bestCheckpoint : undefined;
   return {
-    id: int(dto.id, 'trial.id'),
-    experimentId: int(dto.experimentId, 'trial.experimentId'),
-    state: stripState<TrialState>(dto.state, 'trial.state'),
+    id: int(dto.id, `${field}.id`),
+    experimentId: int(dto.experimentId, `${field}.experimentId`),
+    state: stripState<TrialState>(dto.state, `${field}.state`),
     hparams: isObject(dto.hparams) ? dto.hparams : {},
-    startTime: date(dto.startTime, 'trial.startTime'),
-    endTime: optionalDate(dto.endTime, 'trial.endTime'),
-    restarts: decodeInt64(dto.restarts) ?? 0,
-    totalBatchesProcessed: decodeInt64(dto.totalBatchesProcessed) ?? 0,
+    startTime: date(dto.startTime, `${field}.startTime`),
+    endTime: optionalDate(dto.endTime, `${field}.endTime`),
+    restarts: optionalInt(dto.restarts, `${field}.restarts`, 0),
+    totalBatchesProcessed: optionalInt(
+      dto.totalBatchesProcessed,
+      `${field}.totalBatchesProcessed`,
+      0,
+    ),
     taskId: typeof dto.taskId === 'string' && dto.taskId !== '' ? dto.taskId : undefined,
     summaryMetrics: isObject(dto.summaryMetrics) ? dto.summaryMetrics : null,
-    bestValidation: decodeValidation(dto.bestValidation, 'trial.bestValidation'),
-    latestValidation: decodeValidation(dto.latestValidation, 'trial.latestValidation'),
+    bestValidation: decodeValidation(dto.bestValidation, `${field}.bestValidation`),
+    latestValidation: decodeValidation(dto.latestValidation, `${field}.latestValidation`),
     searcherMetricValue: decodeDouble(dto.searcherMetricValue),
     bestCheckpointUuid:
       best !== undefined && typeof best.uuid === 'string' && best.uuid !== ''
         ? best.uuid
         : undefined,
-    checkpointCount: decodeInt64(dto.checkpointCount) ?? 0,
-    totalCheckpointSize: decodeInt64(dto.totalCheckpointSize) ?? 0,
+    checkpointCount: optionalInt(dto.checkpointCount, `${field}.checkpointCount`, 0),
+    totalCheckpointSize: optionalInt(dto.totalCheckpointSize, `${field}.totalCheckpointSize`, 0),
   };
 }
 
-export function decodeExperiment(dto: ExperimentDto): ExperimentData {
-  if (!isObject(dto)) {
-    fail('experiment', dto);
-  }
+/** `experimentv1.Experiment`; `field` names where it sits in its response, for errors. */
+export function decodeExperiment(dto: ExperimentDto, field = 'experiment'): ExperimentData {
+  object(dto, field);
   const config = isObject(dto.config) ? dto.config : {};
   const searcher = isObject(config.searcher) ? config.searcher : {};
   const searcherType =
@@ -199,7 +195,7 @@ export function decodeExperiment(dto: ExperimentDto): ExperimentData {
         ? searcher.name
         : '';
   return {
-    id: int(dto.id, 'experiment.id'),
+    id: int(dto.id, `${field}.id`),
     name: typeof dto.name === 'string' ? dto.name : '',
     description: typeof dto.description === 'string' ? dto.description : '',
     labels: Array.isArray(dto.labels)
@@ -218,28 +214,28 @@ export function decodeExperiment(dto: ExperimentDto): ExperimentData {
     searcherMetric: typeof searcher.metric === 'string' ? searcher.metric : undefined,
     smallerIsBetter:
       typeof searcher.smaller_is_better === 'boolean' ? searcher.smaller_is_better : true,
-    numTrials: decodeInt64(dto.numTrials) ?? 0,
+    numTrials: optionalInt(dto.numTrials, `${field}.numTrials`, 0),
     trialIds: Array.isArray(dto.trialIds)
-      ? dto.trialIds.map((id) => int(id, 'experiment.trialIds'))
+      ? dto.trialIds.map((id, i) => int(id, `${field}.trialIds[${i}]`))
       : [],
     progress: typeof dto.progress === 'number' ? dto.progress : undefined,
-    checkpointCount: decodeInt64(dto.checkpointCount) ?? 0,
-    checkpointSize: decodeInt64(dto.checkpointSize) ?? 0,
+    checkpointCount: optionalInt(dto.checkpointCount, `${field}.checkpointCount`, 0),
+    checkpointSize: optionalInt(dto.checkpointSize, `${field}.checkpointSize`, 0),
     bestTrialSearcherMetric: decodeDouble(dto.bestTrialSearcherMetric),
     bestTrialId: decodeInt64(dto.bestTrialId),
-    startTime: date(dto.startTime, 'experiment.startTime'),
-    endTime: optionalDate(dto.endTime, 'experiment.endTime'),
+    startTime: date(dto.startTime, `${field}.startTime`),
+    endTime: optionalDate(dto.endTime, `${field}.endTime`),
     unmanaged: dto.unmanaged === true,
   };
 }
 
 /** `userv1.User`. */
-export function decodeUser(dto: UserDto): UserData {
-  if (!isObject(dto) || typeof dto.username !== 'string') {
-    fail('user', dto);
+export function decodeUser(dto: UserDto, field = 'user'): UserData {
+  if (typeof object(dto, field).username !== 'string') {
+    fail(`${field}.username`, 'a string', dto.username);
   }
   return {
-    id: decodeInt64(dto.id) ?? 0,
+    id: optionalInt(dto.id, `${field}.id`, 0),
     username: dto.username,
     displayName: typeof dto.displayName === 'string' ? dto.displayName : '',
     admin: dto.admin === true,
@@ -248,10 +244,8 @@ export function decodeUser(dto: UserDto): UserData {
 }
 
 /** A data point of `GET /api/v1/trials/time-series`. */
-export function decodeDataPoint(dto: DataPointDto): MetricPoint {
-  if (!isObject(dto)) {
-    fail('data point', dto);
-  }
+export function decodeDataPoint(dto: DataPointDto, field = 'dataPoint'): MetricPoint {
+  object(dto, field);
   const values: Record<string, number> = {};
   for (const [name, v] of Object.entries(isObject(dto.values) ? dto.values : {})) {
     const n = decodeDouble(v);
@@ -260,35 +254,36 @@ export function decodeDataPoint(dto: DataPointDto): MetricPoint {
     }
   }
   return {
-    batches: int(dto.batches, 'dataPoint.batches'),
-    time: date(dto.time, 'dataPoint.time'),
+    batches: int(dto.batches, `${field}.batches`),
+    time: date(dto.time, `${field}.time`),
     epoch: decodeDouble(dto.epoch),
     values,
   };
 }
 
-export function decodeCheckpointMarker(dto: CheckpointMarkerDto): CheckpointMarker {
-  if (!isObject(dto) || typeof dto.uuid !== 'string') {
-    fail('checkpoint marker', dto);
+export function decodeCheckpointMarker(
+  dto: CheckpointMarkerDto,
+  field = 'marker',
+): CheckpointMarker {
+  if (typeof object(dto, field).uuid !== 'string') {
+    fail(`${field}.uuid`, 'a string', dto.uuid);
   }
   return {
     uuid: dto.uuid,
-    stepsCompleted: int(dto.stepsCompleted, 'marker.stepsCompleted'),
-    state: stripState<CheckpointState>(dto.state, 'marker.state'),
-    reportTime: date(dto.reportTime, 'marker.reportTime'),
-    size: decodeInt64(dto.size) ?? 0,
+    stepsCompleted: int(dto.stepsCompleted, `${field}.stepsCompleted`),
+    state: stripState<CheckpointState>(dto.state, `${field}.state`),
+    reportTime: date(dto.reportTime, `${field}.reportTime`),
+    size: optionalInt(dto.size, `${field}.size`, 0),
     searcherMetric: decodeDouble(dto.searcherMetric),
   };
 }
 
-export function decodeTrialLog(dto: TrialLogDto): TrialLogLine {
-  if (!isObject(dto)) {
-    fail('trial log', dto);
-  }
+export function decodeTrialLog(dto: TrialLogDto, field = 'log'): TrialLogLine {
+  object(dto, field);
   const message = typeof dto.message === 'string' ? dto.message : dto.log;
   return {
     id: typeof dto.id === 'string' ? dto.id : String(dto.id),
-    timestamp: date(dto.timestamp, 'log.timestamp'),
+    timestamp: date(dto.timestamp, `${field}.timestamp`),
     message: typeof message === 'string' ? message : '',
     stdtype: typeof dto.stdtype === 'string' ? dto.stdtype : undefined,
     rankId: decodeInt64(dto.rankId),
@@ -296,16 +291,14 @@ export function decodeTrialLog(dto: TrialLogDto): TrialLogLine {
 }
 
 /** `commonv1.Pagination`: five int32 numbers (or int strings), all present. */
-export function decodePagination(value: unknown): Pagination {
-  if (!isObject(value)) {
-    fail('pagination', value);
-  }
+export function decodePagination(value: unknown, field = 'pagination'): Pagination {
+  const p = object(value, field);
   return {
-    offset: int(value.offset, 'pagination.offset'),
-    limit: int(value.limit, 'pagination.limit'),
-    startIndex: int(value.startIndex, 'pagination.startIndex'),
-    endIndex: int(value.endIndex, 'pagination.endIndex'),
-    total: int(value.total, 'pagination.total'),
+    offset: int(p.offset, `${field}.offset`),
+    limit: int(p.limit, `${field}.limit`),
+    startIndex: int(p.startIndex, `${field}.startIndex`),
+    endIndex: int(p.endIndex, `${field}.endIndex`),
+    total: int(p.total, `${field}.total`),
   };
 }
 
@@ -314,11 +307,11 @@ export function decodeCheckpointList(value: unknown): {
   checkpoints: CheckpointData[];
   pagination: Pagination;
 } {
-  if (!isObject(value) || !Array.isArray(value.checkpoints)) {
-    fail('checkpoints', isObject(value) ? value.checkpoints : value);
-  }
+  const list = object(value, 'response');
   return {
-    checkpoints: value.checkpoints.map((c) => decodeCheckpoint(c as CheckpointDto)),
-    pagination: decodePagination(value.pagination),
+    checkpoints: array(list.checkpoints, 'checkpoints').map((c, i) =>
+      decodeCheckpoint(c as CheckpointDto, `checkpoints[${i}]`),
+    ),
+    pagination: decodePagination(list.pagination),
   };
 }

@@ -1,9 +1,10 @@
 import { ROUTES, clientHashPassword } from '@determined-ts/api';
-import type { LoginResponse, UserDto } from '@determined-ts/api';
+import type { UserDto } from '@determined-ts/api';
 import { TokenStore, determinedConfigDir } from '@determined-ts/sdk';
 import type { Client } from '@determined-ts/sdk';
 import type { Command } from 'commander';
 
+import { checkedLoginToken, checkedUser, checkedUsers } from '../answers.js';
 import type { CommandContext } from '../context.js';
 import { connect, connectAnonymous, masterUrl } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -21,12 +22,13 @@ export function registerUser(program: Command, ctx: CommandContext): void {
     .action(async (username: string | undefined, options: { password?: string }) => {
       const name = username ?? ctx.globals().user ?? (await askUsername(ctx));
       const password = options.password ?? ctx.io.env.DET_PASS ?? (await askPassword(ctx));
-      const res = await connectAnonymous(ctx).request<LoginResponse>('POST', ROUTES.login, {
+      const token = await connectAnonymous(ctx).request('POST', ROUTES.login, {
         body: { username: name, password: await clientHashPassword(password), isHashed: true },
         signal: ctx.io.signal,
+        decode: checkedLoginToken,
       });
       const store = await openStore(ctx);
-      await store.setToken(name, res.token, { activate: true });
+      await store.setToken(name, token, { activate: true });
       ctx.io.stdout.write(`Logged in to ${store.masterUrl} as ${name}.\n`);
     });
 
@@ -73,18 +75,19 @@ export function registerUser(program: Command, ctx: CommandContext): void {
     .action(
       async (username: string, options: { admin?: boolean; password?: string; json?: boolean }) => {
         const client = await connect(ctx);
-        const res = await client.request<{ user: UserDto }>('POST', ROUTES.users, {
+        const created = await client.request('POST', ROUTES.users, {
           body: {
             user: { username, admin: options.admin === true, active: true },
             password: await clientHashPassword(options.password ?? ''),
             isHashed: true,
           },
           signal: ctx.io.signal,
+          decode: checkedUser,
         });
         if (options.json === true) {
-          printJson(ctx.io, res.user);
+          printJson(ctx.io, created);
         } else {
-          ctx.io.stdout.write(`Created user ${res.user.username} (id ${res.user.id}).\n`);
+          ctx.io.stdout.write(`Created user ${created.username} (id ${created.id}).\n`);
         }
       },
     );
@@ -111,13 +114,13 @@ function openStore(ctx: CommandContext): Promise<TokenStore> {
 }
 
 async function getMe(client: Client, ctx: CommandContext): Promise<UserDto> {
-  return (await client.request<{ user: UserDto }>('GET', ROUTES.me, { signal: ctx.io.signal }))
-    .user;
+  return client.request('GET', ROUTES.me, { signal: ctx.io.signal, decode: checkedUser });
 }
 
 async function findUser(client: Client, ctx: CommandContext, username: string): Promise<UserDto> {
-  const { users } = await client.request<{ users: UserDto[] }>('GET', ROUTES.users, {
+  const users = await client.request('GET', ROUTES.users, {
     signal: ctx.io.signal,
+    decode: checkedUsers,
   });
   const found = users.find((u) => u.username === username);
   if (found === undefined) {

@@ -16,7 +16,7 @@ import {
 import type { MasterTarget, RecordedRequest } from '../../test/master.js';
 import { createClient } from '../client.js';
 import type { Client } from '../client.js';
-import { ApiError } from '../errors.js';
+import { ApiError, UnexpectedResponseError } from '../errors.js';
 import type { CheckpointData } from '../models.js';
 import {
   checkpointQuery,
@@ -479,8 +479,10 @@ describe('listCheckpoints on a malformed answer', () => {
       );
     });
     const client = createClient({ baseUrl: server.url });
-    await expect(collect(listCheckpoints(client, { trialId: 1 }))).rejects.toThrow(
-      /unexpected checkpoints in master response/,
+    const err = await collect(listCheckpoints(client, { trialId: 1 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnexpectedResponseError);
+    expect((err as Error).message).toBe(
+      'GET /api/v1/trials/1/checkpoints: field checkpoints: missing (expected an array)',
     );
   });
 
@@ -498,9 +500,16 @@ describe('listCheckpoints on a malformed answer', () => {
       );
     });
     const client = createClient({ baseUrl: server.url });
-    await expect(collect(listCheckpoints(client, { trialId: 1 }, { pageSize: 1 }))).rejects.toThrow(
-      /unexpected pagination\.endIndex/,
+    const err = await collect(listCheckpoints(client, { trialId: 1 }, { pageSize: 1 })).catch(
+      (e: unknown) => e,
     );
+    expect(err).toBeInstanceOf(UnexpectedResponseError);
+    expect(err).toMatchObject({
+      method: 'GET',
+      path: '/api/v1/trials/1/checkpoints',
+      message:
+        'GET /api/v1/trials/1/checkpoints: field pagination.endIndex: 0 does not advance past offset 0',
+    });
     expect(calls).toBe(1);
   });
 });

@@ -1,14 +1,16 @@
 import type {
   CheckpointDownloadUrlsDto,
-  CheckpointDto,
   CheckpointSortBy,
   CheckpointState as WireCheckpointState,
   OrderBy,
   Pagination,
 } from '@determined-ts/api';
 
+import { buildUrl } from '../client.js';
 import type { Client } from '../client.js';
-import { decodeCheckpoint, decodeCheckpointList } from '../decode.js';
+import { decodeCheckpointList } from '../decode.js';
+import { decodeCheckpointResponse, decodeDownloadUrls } from '../decode-responses.js';
+import { UnexpectedResponseError } from '../errors.js';
 import type { CheckpointData, CheckpointState } from '../models.js';
 
 /** Sort keys for checkpoint listings: an attribute, or the name of a validation metric. */
@@ -65,19 +67,27 @@ export async function listCheckpointsPage(
   scope: { trialId: number } | { experimentId: number },
   options: ListCheckpointsOptions & { offset: number; limit: number },
 ): Promise<{ checkpoints: CheckpointData[]; pagination: Pagination }> {
-  const path =
-    'trialId' in scope
-      ? `/api/v1/trials/${scope.trialId}/checkpoints`
-      : `/api/v1/experiments/${scope.experimentId}/checkpoints`;
-  const res = await client.request<unknown>('GET', path, {
-    query: {
-      ...checkpointQuery(options),
-      offset: String(options.offset),
-      limit: String(options.limit),
-    },
+  return client.request('GET', listingPath(scope), {
+    query: pageQuery(options),
     signal: options.signal,
+    decode: decodeCheckpointList,
   });
-  return decodeCheckpointList(res);
+}
+
+function listingPath(scope: { trialId: number } | { experimentId: number }): string {
+  return 'trialId' in scope
+    ? `/api/v1/trials/${scope.trialId}/checkpoints`
+    : `/api/v1/experiments/${scope.experimentId}/checkpoints`;
+}
+
+function pageQuery(
+  options: ListCheckpointsOptions & { offset: number; limit: number },
+): Record<string, string | readonly string[] | undefined> {
+  return {
+    ...checkpointQuery(options),
+    offset: String(options.offset),
+    limit: String(options.limit),
+  };
 }
 
 /**
@@ -108,9 +118,13 @@ export async function* listCheckpoints(
     }
     if (pagination.endIndex <= offset) {
       // A page that does not advance would make this loop forever.
-      throw new TypeError(
-        `unexpected pagination.endIndex in master response: ${pagination.endIndex} after offset ${offset}`,
-      );
+      throw new UnexpectedResponseError({
+        method: 'GET',
+        url: buildUrl(client.baseUrl, listingPath(scope), pageQuery({ ...options, offset, limit })),
+        status: 200,
+        problem: `field pagination.endIndex: ${pagination.endIndex} does not advance past offset ${offset}`,
+        body: JSON.stringify({ pagination }),
+      });
     }
     offset = pagination.endIndex;
   }
@@ -122,12 +136,10 @@ export async function getCheckpoint(
   uuid: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<CheckpointData> {
-  const res = await client.request<{ checkpoint: CheckpointDto }>(
-    'GET',
-    `/api/v1/checkpoints/${encodeURIComponent(uuid)}`,
-    { signal: options.signal },
-  );
-  return decodeCheckpoint(res.checkpoint);
+  return client.request('GET', `/api/v1/checkpoints/${encodeURIComponent(uuid)}`, {
+    signal: options.signal,
+    decode: decodeCheckpointResponse,
+  });
 }
 
 /**
@@ -141,9 +153,9 @@ export async function getCheckpointDownloadUrls(
   uuid: string,
   options: { expiresInSeconds?: number; signal?: AbortSignal } = {},
 ): Promise<CheckpointDownloadUrlsDto> {
-  return client.request<CheckpointDownloadUrlsDto>(
-    'GET',
-    `/api/v1/checkpoints/${encodeURIComponent(uuid)}/download-urls`,
-    { query: { expiresInSeconds: options.expiresInSeconds }, signal: options.signal },
-  );
+  return client.request('GET', `/api/v1/checkpoints/${encodeURIComponent(uuid)}/download-urls`, {
+    query: { expiresInSeconds: options.expiresInSeconds },
+    signal: options.signal,
+    decode: decodeDownloadUrls,
+  });
 }

@@ -1,13 +1,7 @@
-import type {
-  ExperimentDto,
-  ExperimentSortBy,
-  OrderBy,
-  TrialDto,
-  TrialSortBy,
-} from '@determined-ts/api';
+import type { ExperimentSortBy, OrderBy, TrialSortBy } from '@determined-ts/api';
 
 import type { Client } from '../client.js';
-import { decodeExperiment, decodePagination, decodeTrial } from '../decode.js';
+import { decodeExperimentList, decodeTrialList } from '../decode-responses.js';
 import type { ExperimentData, Pagination, TrialData } from '../models.js';
 
 /** Sort keys of {@link listExperiments}, named for the fields they sort by. */
@@ -106,22 +100,15 @@ export async function listExperiments(
   client: Client,
   options: ListExperimentsOptions = {},
 ): Promise<{ experiments: ExperimentData[]; pagination: Pagination }> {
-  const res = await client.request<{ experiments?: ExperimentDto[]; pagination?: unknown }>(
-    'GET',
-    '/api/v1/experiments',
-    {
-      query: {
-        ...pageQuery(options, EXPERIMENT_SORT),
-        name: options.name === '' ? undefined : options.name,
-        users: options.users,
-      },
-      signal: options.signal,
+  return client.request('GET', '/api/v1/experiments', {
+    query: {
+      ...pageQuery(options, EXPERIMENT_SORT),
+      name: options.name === '' ? undefined : options.name,
+      users: options.users,
     },
-  );
-  return {
-    experiments: (res.experiments ?? []).map(decodeExperiment),
-    pagination: decodePagination(res.pagination),
-  };
+    signal: options.signal,
+    decode: decodeExperimentList,
+  });
 }
 
 /** One page of an experiment's trials, sorted by the master. */
@@ -130,13 +117,9 @@ export async function listTrials(
   experimentId: number,
   options: PageOptions<TrialSortKey> = {},
 ): Promise<{ trials: TrialData[]; pagination: Pagination }> {
-  const res = await client.request<{ trials?: TrialDto[]; pagination?: unknown }>(
-    'GET',
-    `/api/v1/experiments/${experimentId}/trials`,
-    { query: pageQuery(options, TRIAL_SORT), signal: options.signal },
-  );
-  return {
-    trials: (res.trials ?? []).map(decodeTrial),
-    pagination: decodePagination(res.pagination),
-  };
+  return client.request('GET', `/api/v1/experiments/${experimentId}/trials`, {
+    query: pageQuery(options, TRIAL_SORT),
+    signal: options.signal,
+    decode: decodeTrialList,
+  });
 }

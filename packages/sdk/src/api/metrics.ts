@@ -1,11 +1,8 @@
-import type {
-  CheckpointMarkersResponse,
-  CompareTrialsResponse,
-  TrialLogDto,
-} from '@determined-ts/api';
+import type { TrialLogDto } from '@determined-ts/api';
 
 import type { Client } from '../client.js';
-import { decodeCheckpointMarker, decodeDataPoint, decodeTrialLog } from '../decode.js';
+import { decodeTrialLog } from '../decode.js';
+import { decodeMarkers, decodeMetricSeries } from '../decode-responses.js';
 import type { CheckpointMarker, MetricPoint, TrialLogLine } from '../models.js';
 
 export interface MetricSeriesOptions {
@@ -28,7 +25,7 @@ export async function getTrialMetricSeries(
   trialId: number,
   options: MetricSeriesOptions,
 ): Promise<MetricPoint[]> {
-  const res = await client.request<CompareTrialsResponse>('GET', '/api/v1/trials/time-series', {
+  return client.request('GET', '/api/v1/trials/time-series', {
     query: {
       trialIds: [trialId],
       group: options.group,
@@ -38,9 +35,8 @@ export async function getTrialMetricSeries(
       endBatches: options.endBatches,
     },
     signal: options.signal,
+    decode: (body) => decodeMetricSeries(body, options.group),
   });
-  const series = res.trials?.[0]?.metrics.find((m) => m.group === options.group);
-  return (series?.data ?? []).map(decodeDataPoint);
 }
 
 /**
@@ -52,12 +48,11 @@ export async function getCheckpointMarkers(
   trialId: number,
   options: { maxMarkers?: number; signal?: AbortSignal } = {},
 ): Promise<{ markers: CheckpointMarker[]; total: number }> {
-  const res = await client.request<CheckpointMarkersResponse>(
-    'GET',
-    `/api/v1/trials/${trialId}/checkpoint-markers`,
-    { query: { maxMarkers: options.maxMarkers }, signal: options.signal },
-  );
-  return { markers: (res.markers ?? []).map(decodeCheckpointMarker), total: res.total ?? 0 };
+  return client.request('GET', `/api/v1/trials/${trialId}/checkpoint-markers`, {
+    query: { maxMarkers: options.maxMarkers },
+    signal: options.signal,
+    decode: decodeMarkers,
+  });
 }
 
 export interface TrialLogsOptions {
@@ -77,16 +72,17 @@ export async function getTrialLogs(
   options: TrialLogsOptions = {},
 ): Promise<TrialLogLine[]> {
   const lines: TrialLogLine[] = [];
-  const stream = client.stream<TrialLogDto>(`/api/v1/trials/${trialId}/logs`, {
+  const stream = client.stream(`/api/v1/trials/${trialId}/logs`, {
     query: {
       limit: options.limit,
       orderBy: options.tail === true ? 'ORDER_BY_DESC' : undefined,
       searchText: options.searchText === '' ? undefined : options.searchText,
     },
     signal: options.signal,
+    decode: (result) => decodeTrialLog(result as TrialLogDto),
   });
   for await (const line of stream) {
-    lines.push(decodeTrialLog(line));
+    lines.push(line);
   }
   return options.tail === true ? lines.reverse() : lines;
 }

@@ -1,7 +1,11 @@
-import type { ExperimentDto, MasterInfoDto, TrialDto } from '@determined-ts/api';
+import type { MasterInfoDto } from '@determined-ts/api';
 
 import type { Client } from '../client.js';
-import { decodeExperiment, decodeTrial } from '../decode.js';
+import {
+  decodeExperimentResponse,
+  decodeMasterInfo,
+  decodeTrialResponse,
+} from '../decode-responses.js';
 import type { ExperimentData, TrialData } from '../models.js';
 
 export async function getTrial(
@@ -9,12 +13,10 @@ export async function getTrial(
   trialId: number,
   options: { signal?: AbortSignal } = {},
 ): Promise<TrialData> {
-  const res = await client.request<{ trial: TrialDto }>(
-    'GET',
-    `/api/v1/trials/${trialId}`,
-    options,
-  );
-  return decodeTrial(res.trial);
+  return client.request('GET', `/api/v1/trials/${trialId}`, {
+    signal: options.signal,
+    decode: decodeTrialResponse,
+  });
 }
 
 export async function getExperiment(
@@ -22,12 +24,10 @@ export async function getExperiment(
   experimentId: number,
   options: { signal?: AbortSignal } = {},
 ): Promise<ExperimentData> {
-  const res = await client.request<{ experiment: ExperimentDto }>(
-    'GET',
-    `/api/v1/experiments/${experimentId}`,
-    options,
-  );
-  return decodeExperiment(res.experiment);
+  return client.request('GET', `/api/v1/experiments/${experimentId}`, {
+    signal: options.signal,
+    decode: decodeExperimentResponse,
+  });
 }
 
 /** `GET /api/v1/master`: needs no session. */
@@ -35,5 +35,8 @@ export async function getMasterInfo(
   client: Client,
   options: { signal?: AbortSignal } = {},
 ): Promise<MasterInfoDto> {
-  return client.request<MasterInfoDto>('GET', '/api/v1/master', options);
+  return client.request('GET', '/api/v1/master', {
+    signal: options.signal,
+    decode: decodeMasterInfo,
+  });
 }

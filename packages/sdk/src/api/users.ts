@@ -1,8 +1,8 @@
-import type { LoginRequest, LoginResponse, UserDto } from '@determined-ts/api';
+import type { LoginRequest } from '@determined-ts/api';
 import { clientHashPassword } from '@determined-ts/api';
 
 import type { Client } from '../client.js';
-import { decodeUser } from '../decode.js';
+import { decodeLoginResponse, decodeUserResponse } from '../decode-responses.js';
 import type { UserData } from '../models.js';
 
 /**
@@ -23,11 +23,11 @@ export async function login(
   const body: LoginRequest = canHash
     ? { username, password: await clientHashPassword(password), isHashed: true }
     : { username, password, isHashed: false };
-  const res = await client.request<LoginResponse>('POST', '/api/v1/auth/login', {
+  return client.request('POST', '/api/v1/auth/login', {
     body,
     signal: options.signal,
+    decode: decodeLoginResponse,
   });
-  return { token: res.token, user: decodeUser(res.user) };
 }
 
 /** Ends the session (the client's token, or the browser's cookie) on the master. */
@@ -43,6 +43,8 @@ export async function getCurrentUser(
   client: Client,
   options: { signal?: AbortSignal } = {},
 ): Promise<UserData> {
-  const res = await client.request<{ user: UserDto }>('GET', '/api/v1/me', options);
-  return decodeUser(res.user);
+  return client.request('GET', '/api/v1/me', {
+    signal: options.signal,
+    decode: decodeUserResponse,
+  });
 }

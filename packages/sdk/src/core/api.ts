@@ -4,6 +4,8 @@ import { ROUTES } from '@determined-ts/api';
 import type { ExperimentDto, TrialDto, TrialState } from '@determined-ts/api';
 
 import type { Client } from '../client.js';
+import { int, optionalInt } from '../decode-fields.js';
+import { decodeCreatedExperiment, decodeCreatedTrial } from '../decode-responses.js';
 import type { TaskLogEntry } from './log-shipper.js';
 
 type Signal = { signal?: AbortSignal };
@@ -16,18 +18,17 @@ export async function createUnmanagedExperiment(
   { signal }: Signal = {},
 ): Promise<ExperimentDto> {
   const body = { config, unmanaged: true };
-  const res =
-    externalId === undefined
-      ? await client.request<{ experiment: ExperimentDto }>('POST', '/api/v1/experiments', {
-          body,
-          signal,
-        })
-      : await client.request<{ experiment: ExperimentDto }>(
-          'PUT',
-          `/api/v1/experiments/by-external-id/${encodeURIComponent(externalId)}`,
-          { body, signal },
-        );
-  return res.experiment;
+  return externalId === undefined
+    ? client.request('POST', '/api/v1/experiments', {
+        body,
+        signal,
+        decode: decodeCreatedExperiment,
+      })
+    : client.request(
+        'PUT',
+        `/api/v1/experiments/by-external-id/${encodeURIComponent(externalId)}`,
+        { body, signal, decode: decodeCreatedExperiment },
+      );
 }
 
 /** `POST /api/v1/trials`, or `PUT /api/v1/trials` with an external id (idempotent). */
@@ -39,17 +40,17 @@ export async function createUnmanagedTrial(
   { signal }: Signal = {},
 ): Promise<TrialDto> {
   const create = { experimentId, ...(hparams === undefined ? {} : { hparams }), unmanaged: true };
-  const res =
-    externalId === undefined
-      ? await client.request<{ trial: TrialDto }>('POST', '/api/v1/trials', {
-          body: create,
-          signal,
-        })
-      : await client.request<{ trial: TrialDto }>('PUT', '/api/v1/trials', {
-          body: { createTrialRequest: create, externalTrialId: externalId },
-          signal,
-        });
-  return res.trial;
+  return externalId === undefined
+    ? client.request('POST', '/api/v1/trials', {
+        body: create,
+        signal,
+        decode: decodeCreatedTrial,
+      })
+    : client.request('PUT', '/api/v1/trials', {
+        body: { createTrialRequest: create, externalTrialId: externalId },
+        signal,
+        decode: decodeCreatedTrial,
+      });
 }
 
 export interface StartTrialResponse {
@@ -65,9 +66,17 @@ export function startTrial(
   { signal }: Signal = {},
 ): Promise<StartTrialResponse> {
   // Not retried: each start makes a new run id.
-  return client.request<StartTrialResponse>('POST', `/api/v1/trials/${trialId}/start`, {
+  return client.request('POST', `/api/v1/trials/${trialId}/start`, {
     body: { trialId, resume: true },
     signal,
+    decode: (res): StartTrialResponse => {
+      const latest = res.latestCheckpoint;
+      return {
+        trialRunId: int(res.trialRunId, 'trialRunId'),
+        stepsCompleted: optionalInt(res.stepsCompleted, 'stepsCompleted', 0),
+        latestCheckpoint: typeof latest === 'string' ? latest : undefined,
+      };
+    },
   });
 }
 
@@ -78,12 +87,15 @@ export async function startRun(
   checkpointStorage: Record<string, unknown>,
   { signal }: Signal = {},
 ): Promise<number | undefined> {
-  const res = await client.request<{ storageId?: number }>('POST', '/api/v1/runs/start', {
+  return client.request('POST', '/api/v1/runs/start', {
     body: { runId: trialId, checkpointStorage },
     signal,
     idempotent: true,
+    decode: (res) =>
+      res.storageId === undefined || res.storageId === null
+        ? undefined
+        : int(res.storageId, 'storageId'),
   });
-  return typeof res.storageId === 'number' ? res.storageId : undefined;
 }
 
 /** `PATCH /api/v1/trials/{id}`: with a state it moves the trial; without, it is a heartbeat. */

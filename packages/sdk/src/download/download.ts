@@ -21,13 +21,20 @@ import {
 } from '@determined-ts/storage';
 import type {
   CheckpointStore,
+  Manifest,
   RetryPolicy,
   StoredObject,
   TransferTuning,
 } from '@determined-ts/storage';
 
 import type { Client } from '../client.js';
-import { ArgumentError, CheckpointStateError, NetworkError, StorageError } from '../errors.js';
+import {
+  ArgumentError,
+  CheckpointStateError,
+  IntegrityError,
+  NetworkError,
+  StorageError,
+} from '../errors.js';
 import type { CheckpointData } from '../models.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, archiveUrl, checkIdleTimeout, fetchArchive } from './archive.js';
 import type { DownloadEvent, DownloadMode, DownloadOptions } from './events.js';
@@ -161,8 +168,16 @@ async function runDownload(
   }
   const signal = options.signal ?? new AbortController().signal;
   signal.throwIfAborted();
+  // Nothing is read or written before the checkpoint's own data is checked: its uuid names its
+  // place in storage and the default target, its resources every file.
+  if (!isPlainName(uuid)) {
+    throw new IntegrityError(
+      uuid,
+      `refusing checkpoint uuid ${JSON.stringify(uuid)}: it is not a plain name`,
+    );
+  }
   const target = resolve(path ?? join('checkpoints', uuid));
-  let manifest = buildManifest(checkpoint.resources, checkpoint.digests, checkpoint.crc32c);
+  let manifest = manifestOf(checkpoint);
   if ((await inspectTarget(target, manifest, uuid)) === 'complete') {
     emit({ type: 'done', path: target, totalBytes: manifest.totalBytes, skipped: true });
     return;
@@ -248,6 +263,23 @@ async function runDownload(
     releaseTempSibling(temp);
   }
   emit({ type: 'done', path: target, totalBytes: manifest.totalBytes, skipped: false });
+}
+
+/** A name that stays one directory below `checkpoints/`. */
+function isPlainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\\\0]/.test(name);
+}
+
+/** The checkpoint's manifest; a resource path or size it refuses names the checkpoint. */
+function manifestOf(checkpoint: DownloadableCheckpoint): Manifest {
+  try {
+    return buildManifest(checkpoint.resources, checkpoint.digests, checkpoint.crc32c);
+  } catch (err: unknown) {
+    if (err instanceof IntegrityError) {
+      throw new IntegrityError(err.path, `checkpoint ${checkpoint.uuid}: ${err.message}`);
+    }
+    throw err;
+  }
 }
 
 /** Failures of the network or the store, after retries: the next attempt may well succeed. */
