@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 export const PYTHON = '/usr/bin/python3';
-/** Where this machine mirrors determined-ai/determined; its HEAD is the v0.38.1 release. */
+/** Where this machine mirrors determined-ai/determined. */
 const DETERMINED_MIRROR = '/work/.mirror/determined-ai+determined/repo';
+/** The release whose clients we test against (the mirror's HEAD when it lacks the tag). */
+const DETERMINED_RELEASE = 'v0.38.1';
 /** Third-party modules the SDK imports, and the Debian packages that provide them. */
 const PYTHON_MODULES: Record<string, string> = {
   requests: 'python3-requests',
@@ -86,13 +88,21 @@ export async function harnessDir(source: HarnessSource, scratch: string): Promis
   }
   const run = promisify(execFile);
   const tarball = join(scratch, 'harness.tar');
+  // The release tag where the mirror has it: a newer snapshot's HEAD is Determined's main.
+  const tagged = spawnSync('git', [
+    `--git-dir=${DETERMINED_MIRROR}`,
+    'rev-parse',
+    '--verify',
+    '--quiet',
+    `${DETERMINED_RELEASE}^{commit}`,
+  ]);
   await run('git', [
     `--git-dir=${DETERMINED_MIRROR}`,
     'archive',
     '--format=tar',
     '-o',
     tarball,
-    'HEAD',
+    tagged.status === 0 ? DETERMINED_RELEASE : 'HEAD',
     'harness',
   ]);
   await run('tar', ['-xf', tarball, '-C', scratch]);

@@ -33,7 +33,7 @@ export {
 } from './json.js';
 export { ARCHIVE_MEDIA_TYPES, ROUTES } from './routes.js';
 export type { ArchiveMediaType } from './routes.js';
-export { CHECKPOINT_ORDERING_RULES } from './wire.js';
+export { CHECKPOINT_ORDERING_RULES, TOKEN_SCOPES } from './wire.js';
 export type {
   CheckpointDto,
   CheckpointMarkerDto,
@@ -47,6 +47,7 @@ export type {
   CheckpointDownloadUrlsDto,
   DeterminedTsInfo,
   ExperimentDto,
+  GetAccessTokensResponse,
   Int64String,
   JsonObject,
   LoginRequest,
@@ -57,8 +58,14 @@ export type {
   MetricsReportDto,
   MetricsWorkload,
   Pagination,
+  PatchAccessTokenRequest,
+  PatchAccessTokenResponse,
+  PostAccessTokenRequest,
+  PostAccessTokenResponse,
   ReportTrialMetricsRequest,
   Timestamp,
+  TokenInfoDto,
+  TokenScope,
   TrialDto,
   TrialLogDto,
   TrialMetrics,

@@ -90,6 +90,56 @@ export interface LoginResponse {
   user: UserDto;
 }
 
+/**
+ * What an access token may do: Determined-TS's extension of Determined's access tokens, which
+ * can do everything their user can. `full` is that; the others narrow it (see the master's
+ * `auth/scopes.ts` for the exact routes).
+ */
+export const TOKEN_SCOPES = ['full', 'read-only', 'download-only', 'report-only'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/** `userv1.TokenInfo`, plus our `scope`. */
+export interface TokenInfoDto {
+  id: number;
+  userId: number;
+  expiry: Timestamp;
+  createdAt: Timestamp;
+  tokenType: 'TOKEN_TYPE_ACCESS_TOKEN';
+  revoked: boolean;
+  description: string;
+  scope: TokenScope;
+}
+
+/** `POST /api/v1/tokens` request; `scope` is ours. */
+export interface PostAccessTokenRequest {
+  userId: number;
+  /** A Go duration (`72h`, `90m`), or `-1` for the longest the master allows. */
+  lifespan?: string;
+  description?: string;
+  scope?: TokenScope;
+}
+
+export interface PostAccessTokenResponse {
+  token: string;
+  tokenId: number;
+}
+
+export interface GetAccessTokensResponse {
+  tokenInfo: TokenInfoDto[];
+  pagination: Pagination;
+}
+
+/** `PATCH /api/v1/tokens/{id}` request. */
+export interface PatchAccessTokenRequest {
+  tokenId?: number;
+  description?: string | null;
+  setRevoked?: boolean;
+}
+
+export interface PatchAccessTokenResponse {
+  tokenInfo: TokenInfoDto;
+}
+
 /** `trialv1.Trial`. */
 export interface TrialDto {
   id: number;
@@ -232,6 +282,8 @@ export interface DeterminedTsInfo {
   checkpointDigests: boolean;
   /** `GET /api/v1/checkpoints/{uuid}/download-urls` is served (see CheckpointDownloadUrlsDto). */
   checkpointDownloadUrls?: boolean;
+  /** Access tokens take a `scope` (see {@link TokenScope}). */
+  accessTokenScopes?: boolean;
 }
 
 /** One object of a checkpoint and the URL that reads it; directories have no URL. */

@@ -6,6 +6,7 @@ import { runDemo } from './commands/demo.js';
 import { registerCheckpoint } from './commands/checkpoint.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerMaster } from './commands/master.js';
+import { registerToken } from './commands/token.js';
 import { registerTrial } from './commands/trial.js';
 import { registerUser } from './commands/user.js';
 import { registerVersion } from './commands/version.js';
@@ -56,6 +57,7 @@ function buildProgram(io: CliIo): Command {
 
   registerVersion(program, ctx);
   registerUser(program, ctx);
+  registerToken(program, ctx);
   registerExperiment(program, ctx);
   registerTrial(program, ctx);
   registerCheckpoint(program, ctx);

@@ -1,4 +1,4 @@
-import { ERROR_CODES } from '@determined-ts/api';
+import { ERROR_CODES, ROUTES } from '@determined-ts/api';
 import type { ErrorBody, ErrorCode } from '@determined-ts/api';
 import { Hono } from 'hono';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -6,15 +6,18 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 
-import { requestToken } from './auth/request-token.js';
+import { crossSiteRefusal } from './auth/csrf.js';
+import { requestCredential } from './auth/request-token.js';
+import { scopeAllows } from './auth/scopes.js';
 import type { AppDeps, AppEnv } from './context.js';
-import { HttpError, badRequest, unauthenticated } from './errors.js';
+import { HttpError, badRequest, forbidden, unauthenticated } from './errors.js';
 import { archiveRoutes } from './routes/archive.js';
 import { authRoutes, PUBLIC_AUTH_PATHS } from './routes/auth.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { masterRoutes, PUBLIC_MASTER_PATHS } from './routes/master.js';
 import { taskLogRoutes } from './routes/task-logs.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { trialChartRoutes } from './routes/trial-charts.js';
 import { trialRoutes } from './routes/trials.js';
 import { webRoutes } from './routes/web.js';
@@ -75,17 +78,33 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use('*', async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path) || !isApiPath(c.req.path)) {
+      // A login from another site's page would sign the browser into the attacker's account.
+      const refusal = c.req.path === ROUTES.login ? crossSiteRefusal(c.req, false) : undefined;
+      if (refusal !== undefined) {
+        throw forbidden(refusal);
+      }
       return next();
     }
-    const token = requestToken(c.req);
-    if (token === undefined) {
+    const credential = requestCredential(c.req);
+    if (credential === undefined) {
       throw unauthenticated('token missing');
     }
-    c.set('user', await authenticate(deps, token));
+    const user = await authenticate(deps, credential.token);
+    const refusal = credential.via === 'cookie' ? crossSiteRefusal(c.req, true) : undefined;
+    if (refusal !== undefined) {
+      throw forbidden(refusal);
+    }
+    if (!scopeAllows(user.scope, c.req.method, c.req.path)) {
+      throw forbidden(
+        `access token ${String(user.accessTokenId)} has scope ${user.scope}, which does not allow ${c.req.method} ${c.req.path}`,
+      );
+    }
+    c.set('user', user);
     return next();
   });
 
   app.route('/', authRoutes(deps));
+  app.route('/', tokenRoutes(deps));
   app.route('/', masterRoutes(deps));
   app.route('/', experimentRoutes(deps));
   // Before the trial routes: `/api/v1/trials/time-series` is not a trial id.
@@ -100,6 +119,21 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => sendError(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
     if (err instanceof HttpError) {
+      const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)
+        ?.retryAfterSeconds;
+      if (typeof retryAfter === 'number') {
+        c.header('retry-after', String(retryAfter));
+      }
+      if (ERROR_CODES[err.code].status >= 500) {
+        // A store or service behind the master failed: the operator needs the cause.
+        deps.logger.error('upstream failure', {
+          requestId: c.get('requestId'),
+          method: c.req.method,
+          path: c.req.path,
+          error: err.message,
+          ...(err.cause instanceof Error ? { cause: err.cause.message } : {}),
+        });
+      }
       return sendError(c, err.code, err.message, err.details);
     }
     if (isUniqueViolation(err)) {

@@ -1,4 +1,4 @@
-import type { JsonObject } from '@determined-ts/api';
+import type { JsonObject, TokenScope } from '@determined-ts/api';
 
 import type { Db } from './db/connect.js';
 import type { Logger } from './logger.js';
@@ -38,6 +38,10 @@ export interface AuthUser {
   id: number;
   username: string;
   admin: boolean;
+  /** What the request's token may do: `full` for a login session. */
+  scope: TokenScope;
+  /** The access token the request came with, if it came with one. */
+  accessTokenId?: number;
 }
 
 /** Hono's typed context variables for our app. */

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+
 import type { Context } from 'hono';
 import { z } from 'zod';
 
@@ -146,6 +148,16 @@ export function parseWith<T extends z.ZodType>(
     });
   }
   return result.data;
+}
+
+/**
+ * The address of the peer that sent the request: the socket's, so a client cannot choose it.
+ * Behind a proxy that is the proxy's address. `unknown` where there is no socket (a test that
+ * calls the app directly).
+ */
+export function remoteAddress(c: Context): string {
+  const env = c.env as { incoming?: IncomingMessage } | undefined;
+  return env?.incoming?.socket.remoteAddress ?? 'unknown';
 }
 
 const ID_PATTERN = /^[1-9]\d{0,9}$/;

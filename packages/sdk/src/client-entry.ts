@@ -25,6 +25,12 @@ export type { ExperimentSortKey, ListExperimentsOptions, TrialSortKey } from './
 export { getCheckpointMarkers, getTrialLogs, getTrialMetricSeries } from './api/metrics.js';
 export type { MetricSeriesOptions, TrialLogsOptions } from './api/metrics.js';
 export { getExperiment, getMasterInfo, getTrial } from './api/trials.js';
+export { createAccessToken, listAccessTokens, patchAccessToken } from './api/tokens.js';
+export type {
+  AccessTokenInfo,
+  CreateAccessTokenOptions,
+  ListAccessTokensOptions,
+} from './api/tokens.js';
 export { getCurrentUser, login, logout } from './api/users.js';
 export {
   decodeCheckpoint,
@@ -45,6 +51,8 @@ export {
   NetworkError,
   NoCheckpointError,
   StorageError,
+  UnexpectedResponseError,
+  UnsupportedFeatureError,
 } from './errors.js';
 export type {
   CheckpointData,

@@ -36,6 +36,58 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * An answer the call cannot use, whatever its status said: truncated or invalid JSON, a page that
+ * is not JSON (a proxy's HTML), a field of the wrong type or missing, a success status whose body
+ * is an error, a stream line that is garbage or an error. Nothing is returned or written from
+ * such an answer. The message names the call and the problem:
+ * `GET /api/v1/trials/42: field trial.id: expected an integer, got "abc"`.
+ */
+export class UnexpectedResponseError extends Error {
+  readonly method: string;
+  /** The call's path, without the query (`/api/v1/trials/42`). */
+  readonly path: string;
+  /** The full URL, with the query. */
+  readonly url: string;
+  /** The HTTP status the answer came with (2xx: the problem is in the body). */
+  readonly status: number;
+  /** What was wrong, e.g. `truncated JSON` or `field checkpoint.uuid: expected a UUID, got 42`. */
+  readonly problem: string;
+  /** The start of the body (or of the stream line), whitespace collapsed: at most 200 characters. */
+  readonly bodySnippet: string;
+  readonly requestId: string | undefined;
+
+  constructor(
+    init: {
+      method: string;
+      url: string;
+      status: number;
+      problem: string;
+      body: string;
+      requestId?: string | undefined;
+    },
+    options: { cause?: unknown } = {},
+  ) {
+    const path = safePath(init.url).replace(/\?.*$/, '');
+    const rid = init.requestId === undefined ? '' : ` (request id ${init.requestId})`;
+    super(`${init.method} ${path}: ${init.problem}${rid}`, options);
+    this.name = 'UnexpectedResponseError';
+    this.method = init.method;
+    this.path = path;
+    this.url = init.url;
+    this.status = init.status;
+    this.problem = init.problem;
+    this.bodySnippet = snippet(init.body, 200);
+    this.requestId = init.requestId;
+  }
+}
+
+/** `text` on one line, cut to `max` characters with an ellipsis. */
+function snippet(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
 function safePath(url: string): string {
   try {
     const u = new URL(url);
@@ -99,5 +151,19 @@ export class CheckpointStateError extends Error {
     this.name = 'CheckpointStateError';
     this.uuid = uuid;
     this.state = state;
+  }
+}
+
+/**
+ * The master does not offer an extension of Determined-TS that the call needs (a real
+ * Determined master, or an older Determined-TS one): `feature` names it.
+ */
+export class UnsupportedFeatureError extends Error {
+  readonly feature: string;
+
+  constructor(feature: string, message: string) {
+    super(message);
+    this.name = 'UnsupportedFeatureError';
+    this.feature = feature;
   }
 }

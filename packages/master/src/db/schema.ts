@@ -27,6 +27,19 @@ export interface SessionsTable {
   expires_at: number;
 }
 
+export interface AccessTokensTable {
+  id: Generated<number>;
+  user_id: number;
+  /** sha256 of the token, as for sessions. */
+  token_hash: string;
+  description: string;
+  /** A `TokenScope`. */
+  scope: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
 export interface ExperimentsTable {
   id: Generated<number>;
   name: string;
@@ -150,6 +163,7 @@ export interface Database {
   cluster_info: ClusterInfoTable;
   users: UsersTable;
   sessions: SessionsTable;
+  access_tokens: AccessTokensTable;
   experiments: ExperimentsTable;
   trials: TrialsTable;
   storage_backends: StorageBackendsTable;
@@ -160,6 +174,7 @@ export interface Database {
 }
 
 export type UserRow = Selectable<UsersTable>;
+export type AccessTokenRow = Selectable<AccessTokensTable>;
 export type ExperimentRow = Selectable<ExperimentsTable>;
 export type NewExperimentRow = Insertable<ExperimentsTable>;
 export type TrialRow = Selectable<TrialsTable>;

@@ -172,7 +172,7 @@ describeEachDialect('auth routes', ({ master }) => {
     m.now.ms += 7 * DAY_MS - 1;
     expect((await me(m, token)).status).toBe(200);
     m.now.ms += 1;
-    await expectError(await me(m, token), 401, 'invalid credentials');
+    await expectError(await me(m, token), 401, 'session expired');
     // Expired sessions are removed, so moving the clock back does not revive them.
     m.now.ms -= DAY_MS;
     await expectError(await me(m, token), 401, 'invalid credentials');

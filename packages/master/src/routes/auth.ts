@@ -4,11 +4,13 @@ import { deleteCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 
 import { AUTH_COOKIE, requestToken } from '../auth/request-token.js';
+import { LoginThrottle } from '../auth/login-throttle.js';
 import type { AppDeps, AppEnv } from '../context.js';
-import { pathId, readBody } from '../http.js';
+import { pathId, readBody, remoteAddress } from '../http.js';
 import {
   createUser,
   getUser,
+  getUserByName,
   listUsers,
   login,
   logout,
@@ -47,9 +49,11 @@ const patchUserBody = z.object({
 export function authRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  const throttle = new LoginThrottle(deps.clock);
+
   app.post(ROUTES.login, async (c) => {
     const body = await readBody(c, loginBody);
-    const result = await login(deps, body);
+    const result = await login(deps, throttle, { ...body, address: remoteAddress(c) });
     setCookie(c, AUTH_COOKIE, result.token, {
       path: '/',
       httpOnly: true,
@@ -85,6 +89,10 @@ export function authRoutes(deps: AppDeps): Hono<AppEnv> {
       },
     });
   });
+
+  app.get(ROUTES.userByUsername, async (c) =>
+    c.json({ user: toUserDto(await getUserByName(deps, c.req.param('username') ?? '')) }),
+  );
 
   app.get(ROUTES.user, async (c) =>
     c.json({ user: toUserDto(await getUser(deps, pathId(c, 'userId'))) }),

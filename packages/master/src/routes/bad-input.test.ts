@@ -28,6 +28,8 @@ interface Fixture {
   ckpt2: string;
   badckpt: string;
   unknownUuid: string;
+  /** An access token of `other`'s, made by the admin. */
+  tokenId: number;
 }
 
 /** One bad request and what the master must answer. */
@@ -324,6 +326,156 @@ const ROWS: BadRow[] = [
     as: 'user',
     status: 403,
     message: 'only admins may change other users',
+  },
+  // --- users by name, access tokens ---
+  {
+    route: 'userByUsername',
+    method: 'GET',
+    name: 'an unknown user name',
+    path: '/api/v1/users/nobody/by-username',
+    status: 404,
+    message: "user 'nobody' not found",
+  },
+  {
+    route: 'tokens',
+    method: 'POST',
+    name: 'userId of the wrong type',
+    path: ROUTES.tokens,
+    body: { userId: 'me' },
+    status: 400,
+    message: 'invalid request body: userId',
+  },
+  {
+    route: 'tokens',
+    method: 'POST',
+    name: 'an unknown user',
+    path: ROUTES.tokens,
+    body: { userId: 999 },
+    status: 404,
+    message: "user '999' not found",
+  },
+  {
+    route: 'tokens',
+    method: 'POST',
+    name: 'a lifespan that is not a Go duration',
+    path: ROUTES.tokens,
+    body: { userId: '#otherId', lifespan: '3 days' },
+    status: 400,
+    message: "invalid lifespan '3 days'",
+  },
+  {
+    route: 'tokens',
+    method: 'POST',
+    name: 'an unknown scope',
+    path: ROUTES.tokens,
+    body: { userId: '#otherId', scope: 'admin' },
+    status: 400,
+    message: 'invalid request body: scope',
+  },
+  {
+    route: 'tokens',
+    method: 'POST',
+    name: "a non-admin creating someone else's token",
+    path: ROUTES.tokens,
+    body: { userId: '#otherId' },
+    as: 'user',
+    status: 403,
+    message: 'only admins may create access tokens for other users',
+  },
+  {
+    route: 'tokens',
+    method: 'GET',
+    name: 'showInactive that is not a bool',
+    path: `${ROUTES.tokens}?showInactive=maybe`,
+    status: 400,
+    message: "invalid showInactive 'maybe'",
+  },
+  {
+    route: 'tokens',
+    method: 'GET',
+    name: 'a token id that is not a number',
+    path: `${ROUTES.tokens}?tokenIds=abc`,
+    status: 400,
+    message: "invalid tokenIds 'abc'",
+  },
+  {
+    route: 'tokens',
+    method: 'GET',
+    name: 'an unknown sort key',
+    path: `${ROUTES.tokens}?sortBy=SORT_BY_NAME`,
+    status: 400,
+    message: "invalid sortBy 'SORT_BY_NAME'",
+  },
+  {
+    route: 'tokens',
+    method: 'GET',
+    name: 'an unknown user name',
+    path: `${ROUTES.tokens}?username=nobody`,
+    status: 404,
+    message: "user 'nobody' not found",
+  },
+  {
+    route: 'tokens',
+    method: 'GET',
+    name: "a non-admin listing another user's tokens",
+    path: `${ROUTES.tokens}?username=other`,
+    as: 'user',
+    status: 403,
+    message: "only admins may list other users' access tokens",
+  },
+  {
+    route: 'tokens',
+    method: 'GET',
+    name: 'an offset past the end',
+    path: `${ROUTES.tokens}?offset=5`,
+    status: 400,
+    message: 'offset out of bounds',
+  },
+  {
+    route: 'token',
+    method: 'PATCH',
+    name: 'a non-numeric id',
+    path: '/api/v1/tokens/abc',
+    body: { setRevoked: true },
+    status: 400,
+    message: "invalid tokenId 'abc'",
+  },
+  {
+    route: 'token',
+    method: 'PATCH',
+    name: 'an unknown id',
+    path: '/api/v1/tokens/999',
+    body: { setRevoked: true },
+    status: 404,
+    message: "access token '999' not found",
+  },
+  {
+    route: 'token',
+    method: 'PATCH',
+    name: 'setRevoked of the wrong type',
+    path: '/api/v1/tokens/#tokenId',
+    body: { setRevoked: 'yes' },
+    status: 400,
+    message: 'invalid request body: setRevoked',
+  },
+  {
+    route: 'token',
+    method: 'PATCH',
+    name: 'a body tokenId that differs from the path',
+    path: '/api/v1/tokens/#tokenId',
+    body: { tokenId: 999, setRevoked: true },
+    status: 400,
+    message: 'differs from',
+  },
+  {
+    route: 'token',
+    method: 'PATCH',
+    name: "a non-admin revoking someone else's token",
+    path: '/api/v1/tokens/#tokenId',
+    body: { setRevoked: true },
+    as: 'user',
+    status: 403,
+    message: "only admins may change other users' access tokens",
   },
   {
     route: 'userPassword',
@@ -2364,7 +2516,9 @@ function samplePath(route: RouteName): string {
     .replace(':experimentId', '#exp')
     .replace(':externalExperimentId', 'ext-new')
     .replace(':trialId', '#trial')
-    .replace(':checkpointUuid', '#ckpt');
+    .replace(':checkpointUuid', '#ckpt')
+    .replace(':tokenId', '#tokenId')
+    .replace(':username', 'other');
 }
 
 const WRITES: readonly Method[] = ['POST', 'PUT', 'PATCH', 'DELETE'];
@@ -2441,11 +2595,15 @@ async function makeFixture(m: TestMaster): Promise<Fixture> {
     storage: '{type: shared_fs, host_path: /tmp, storage_path: ../etc}',
   });
   const badckpt = await reportCheckpoint(m, unusable, 5);
+  const { tokenId } = await call<{ tokenId: number }>(m, admin, 'POST', '/api/v1/tokens', {
+    userId: other.id,
+  });
   return {
     admin,
     user: s.token,
     other: await m.login('other'),
     otherId: other.id,
+    tokenId,
     exp: s.experimentId,
     trial: s.trialId,
     task: s.taskId,
@@ -2461,6 +2619,7 @@ async function makeFixture(m: TestMaster): Promise<Fixture> {
 const TABLES = [
   'users',
   'sessions',
+  'access_tokens',
   'experiments',
   'trials',
   'storage_backends',

@@ -22,6 +22,7 @@ describeEachDialect('master info routes', ({ master }) => {
         checkpointOrdering: CHECKPOINT_ORDERING_RULES,
         checkpointDigests: true,
         checkpointDownloadUrls: true,
+        accessTokenScopes: true,
       },
     });
     expect(info.clusterId).toMatch(UUID);

@@ -38,6 +38,7 @@ export function masterRoutes(deps: AppDeps): Hono<AppEnv> {
         checkpointOrdering: CHECKPOINT_ORDERING_RULES,
         checkpointDigests: true,
         checkpointDownloadUrls: true,
+        accessTokenScopes: true,
       },
     };
     return c.json(info);

@@ -610,6 +610,9 @@ describeEachDialect('trial routes', ({ master }) => {
     const userId = ((await created.json()) as { user: { id: number } }).user.id;
     await send('PATCH', `/api/v1/users/${userId}`, { displayName: 'NT' }, { token: admin });
     await send('POST', `/api/v1/users/${userId}/password`, 'abc', { token: admin });
+    const minted = await send('POST', ROUTES.tokens, { userId, lifespan: '1h' }, { token: admin });
+    const { tokenId } = (await minted.json()) as { tokenId: number };
+    await send('PATCH', `/api/v1/tokens/${tokenId}`, { setRevoked: true }, { token: admin });
     await send('POST', ROUTES.logout, {}, { token: await m.login() });
 
     const { checkpoint } = await call<{

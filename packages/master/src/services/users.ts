@@ -1,8 +1,11 @@
-import type { UserDto } from '@determined-ts/api';
+import { randomBytes } from 'node:crypto';
+
+import type { TokenScope, UserDto } from '@determined-ts/api';
 import { clientHashPassword, encodeTimestamp } from '@determined-ts/api';
 
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
-import { newToken, tokenDigest } from '../auth/tokens.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import { newToken, tokenDigest, tokenKind } from '../auth/tokens.js';
 import type { AppDeps, AuthUser } from '../context.js';
 import type { UserRow } from '../db/schema.js';
 import { HttpError, badRequest, forbidden, notFound, unauthenticated } from '../errors.js';
@@ -29,13 +32,48 @@ async function storedPassword(password: string, isHashed: boolean): Promise<stri
   return clientHash === '' ? null : hashPassword(clientHash);
 }
 
-/** Checks credentials and opens a session. Unknown user and wrong password get the same 401. */
+let dummyHash: Promise<string> | undefined;
+
+/**
+ * A stored hash no client hash matches. Checking against it when a user has no stored hash (or
+ * does not exist) makes every login cost one scrypt, so timing does not tell them apart.
+ */
+function hashOfNothing(): Promise<string> {
+  dummyHash ??= hashPassword(randomBytes(32).toString('base64'));
+  return dummyHash;
+}
+
+/** Who is logging in, from where, for throttling and the log. */
+export interface LoginAttempt {
+  username: string;
+  password: string;
+  isHashed: boolean;
+  address: string;
+}
+
+/**
+ * Checks credentials and opens a session. Unknown user and wrong password get the same 401
+ * after the same work; repeated failures are throttled per user name and per address (429).
+ */
 export async function login(
   deps: AppDeps,
-  req: { username: string; password: string; isHashed: boolean },
+  throttle: LoginThrottle,
+  req: LoginAttempt,
 ): Promise<{ token: string; user: UserDto }> {
   if (req.username === '') {
     throw badRequest('missing argument: username');
+  }
+  const wait = throttle.retryAfterMs(req.username, req.address);
+  if (wait > 0) {
+    deps.logger.info('login refused: too many failures', {
+      username: req.username,
+      address: req.address,
+    });
+    throw new HttpError(
+      'too_many_requests',
+      `too many failed logins for this user or address; retry in ${Math.ceil(wait / 1000)} s`,
+      { details: { retryAfterSeconds: Math.ceil(wait / 1000) } },
+    );
   }
   const db = deps.db.kysely;
   const user = await db
@@ -43,17 +81,17 @@ export async function login(
     .selectAll()
     .where('username', '=', req.username)
     .executeTakeFirst();
-  if (user === undefined) {
-    throw unauthenticated();
-  }
   const clientHash = req.isHashed ? req.password : await clientHashPassword(req.password);
+  const stored = user?.password_hash ?? null;
+  const matches = await verifyPassword(clientHash, stored ?? (await hashOfNothing()));
   const ok =
-    user.password_hash === null
-      ? clientHash === ''
-      : clientHash !== '' && (await verifyPassword(clientHash, user.password_hash));
-  if (!ok) {
+    stored === null ? user !== undefined && clientHash === '' : clientHash !== '' && matches;
+  if (user === undefined || !ok) {
+    throttle.failed(req.username, req.address);
+    deps.logger.info('login failed', { username: req.username, address: req.address });
     throw unauthenticated();
   }
+  throttle.succeeded(req.username);
   if (user.active !== 1) {
     throw forbidden('user is not active');
   }
@@ -74,8 +112,17 @@ export async function login(
   return { token, user: toUserDto({ ...user, last_auth_at: now }) };
 }
 
-/** Resolves a bearer token to its user, or throws 401. Expired sessions are removed. */
+/**
+ * Resolves a bearer token (a login session's or an access token's) to its user, or throws 401.
+ * Expired sessions are removed; expired and revoked access tokens stay, for listing.
+ */
 export async function authenticate(deps: AppDeps, token: string): Promise<AuthUser> {
+  return tokenKind(token) === 'access'
+    ? authenticateAccessToken(deps, token)
+    : authenticateSession(deps, token);
+}
+
+async function authenticateSession(deps: AppDeps, token: string): Promise<AuthUser> {
   const db = deps.db.kysely;
   const row = await db
     .selectFrom('sessions')
@@ -95,15 +142,52 @@ export async function authenticate(deps: AppDeps, token: string): Promise<AuthUs
   }
   if (row.expires_at <= deps.clock()) {
     await db.deleteFrom('sessions').where('id', '=', row.session_id).execute();
-    throw unauthenticated();
+    throw unauthenticated('session expired');
   }
   if (row.active !== 1) {
     throw unauthenticated('user is not active');
   }
-  return { id: row.id, username: row.username, admin: row.admin === 1 };
+  return { id: row.id, username: row.username, admin: row.admin === 1, scope: 'full' };
 }
 
-/** Revokes the session behind `token`. */
+async function authenticateAccessToken(deps: AppDeps, token: string): Promise<AuthUser> {
+  const row = await deps.db.kysely
+    .selectFrom('access_tokens')
+    .innerJoin('users', 'users.id', 'access_tokens.user_id')
+    .select([
+      'access_tokens.id as token_id',
+      'access_tokens.expires_at',
+      'access_tokens.revoked_at',
+      'access_tokens.scope',
+      'users.id',
+      'users.username',
+      'users.admin',
+      'users.active',
+    ])
+    .where('access_tokens.token_hash', '=', tokenDigest(token))
+    .executeTakeFirst();
+  if (row === undefined) {
+    throw unauthenticated();
+  }
+  if (row.revoked_at !== null) {
+    throw unauthenticated(`access token ${row.token_id} was revoked`);
+  }
+  if (row.expires_at <= deps.clock()) {
+    throw unauthenticated(`access token ${row.token_id} expired`);
+  }
+  if (row.active !== 1) {
+    throw unauthenticated('user is not active');
+  }
+  return {
+    id: row.id,
+    username: row.username,
+    admin: row.admin === 1,
+    scope: row.scope as TokenScope,
+    accessTokenId: row.token_id,
+  };
+}
+
+/** Revokes the session behind `token` (an access token is revoked through its own route). */
 export async function logout(deps: AppDeps, token: string): Promise<void> {
   await deps.db.kysely
     .deleteFrom('sessions')
@@ -119,6 +203,18 @@ export async function getUser(deps: AppDeps, id: number): Promise<UserRow> {
     .executeTakeFirst();
   if (row === undefined) {
     throw notFound('user', id);
+  }
+  return row;
+}
+
+export async function getUserByName(deps: AppDeps, username: string): Promise<UserRow> {
+  const row = await deps.db.kysely
+    .selectFrom('users')
+    .selectAll()
+    .where('username', '=', username)
+    .executeTakeFirst();
+  if (row === undefined) {
+    throw notFound('user', username);
   }
   return row;
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
@@ -397,7 +399,8 @@ describe('web UI in Chromium', () => {
     expect(auth).toBeDefined();
     const res = await fetch(`${master?.url}/api/v1/auth/logout`, {
       method: 'POST',
-      headers: { cookie: `auth=${auth?.value}` },
+      // As a script, not a page: a cookie-borne POST without Origin is refused as cross-site.
+      headers: { authorization: `Bearer ${auth?.value ?? ''}` },
       signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
     });
     expect(res.status).toBe(200);
@@ -412,6 +415,31 @@ describe('web UI in Chromium', () => {
     await fillSignIn('determined', '');
     await pathIs(next);
     await h1(data.sweep.name).waitFor();
+  });
+
+  it('refuses a state change that a page on another port posts with the session cookie', async () => {
+    await signInByApi();
+    // Another port of the same host is the same site, so SameSite=Lax lets the browser send
+    // the cookie with this page's form; the master must refuse the cross-origin POST itself.
+    const target = `${master?.url ?? ''}/api/v1/auth/logout`;
+    const attacker = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(
+        `<form id="f" method="POST" action="${target}"></form><script>document.getElementById('f').submit()</script>`,
+      );
+    });
+    await new Promise<void>((listening) => attacker.listen(0, '127.0.0.1', listening));
+    try {
+      const { port } = attacker.address() as AddressInfo;
+      const answer = page.waitForResponse((r) => r.url() === target);
+      await page.goto(`http://127.0.0.1:${port}/`);
+      expect((await answer).status()).toBe(403);
+      await page.getByText('refused a same-site POST request').waitFor();
+      // The session survived: the page did not sign the user out.
+      expect((await context.request.get('/api/v1/me')).status()).toBe(200);
+    } finally {
+      await new Promise<void>((closed) => attacker.close(() => closed()));
+    }
   });
 
   it('signs out to /login', async () => {

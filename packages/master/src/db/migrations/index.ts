@@ -4,6 +4,7 @@ import type { DialectName } from '../dialect.js';
 import { initial } from './0001_initial.js';
 import { trialSummaries } from './0002_trial_summaries.js';
 import { checkpointCrc32c } from './0003_checkpoint_crc32c.js';
+import { accessTokens } from './0004_access_tokens.js';
 
 /** Every migration, in order. Names are permanent once shipped. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
@@ -11,5 +12,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0001_initial': initial(dialect),
     '0002_trial_summaries': trialSummaries(dialect),
     '0003_checkpoint_crc32c': checkpointCrc32c(),
+    '0004_access_tokens': accessTokens(dialect),
   };
 }

@@ -146,6 +146,7 @@ for (const dialect of testDialects()) {
         const result = await migrate(db);
         expect(result.results?.map((r) => [r.migrationName, r.status])).toEqual([
           ['0003_checkpoint_crc32c', 'Success'],
+          ['0004_access_tokens', 'Success'],
         ]);
         const rows = await db.kysely
           .selectFrom('checkpoints')
@@ -184,6 +185,7 @@ for (const dialect of testDialects()) {
         expect(result.results?.map((r) => [r.migrationName, r.status])).toEqual([
           ['0002_trial_summaries', 'Success'],
           ['0003_checkpoint_crc32c', 'Success'],
+          ['0004_access_tokens', 'Success'],
         ]);
         const counts = await db.kysely
           .selectFrom('checkpoint_counts')
