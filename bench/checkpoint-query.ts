@@ -74,8 +74,9 @@ export interface CheckpointQueryResult {
   report: string;
 }
 
-export function appFor(db: Db, storageDir: string): App {
-  const deps: AppDeps = {
+/** What a benchmark's master app runs with: `db`, the wall clock, no logs. */
+export function benchDeps(db: Db, storageDir: string): AppDeps {
+  return {
     db,
     clock: Date.now,
     logger: silentLogger,
@@ -88,7 +89,10 @@ export function appFor(db: Db, storageDir: string): App {
       defaultCheckpointStorage: { type: 'directory', container_path: storageDir },
     },
   };
-  return createApp(deps);
+}
+
+export function appFor(db: Db, storageDir: string): App {
+  return createApp(benchDeps(db, storageDir));
 }
 
 async function call<T>(

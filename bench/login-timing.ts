@@ -9,28 +9,15 @@
  */
 import { clientHashPassword } from '../packages/api/src/index.js';
 import { createApp } from '../packages/master/src/app.js';
-import type { AppDeps } from '../packages/master/src/context.js';
 import { migrate, openDb } from '../packages/master/src/db/connect.js';
-import { silentLogger } from '../packages/master/src/logger.js';
+import { benchDeps } from './checkpoint-query.js';
 import { fmt, median, table } from './lib.js';
 
 const rounds = Math.max(5, Number.parseInt(process.env.DET_BENCH_ROUNDS ?? '60', 10) || 60);
 
 const db = openDb(':memory:');
 await migrate(db);
-const deps: AppDeps = {
-  db,
-  clock: Date.now,
-  logger: silentLogger,
-  settings: {
-    version: 'bench',
-    masterId: 'bench',
-    clusterName: 'bench',
-    maxBodyBytes: 1 << 20,
-    sessionTtlMs: 3_600_000,
-    defaultCheckpointStorage: { type: 'directory', container_path: '/nonexistent' },
-  },
-};
+const deps = benchDeps(db, '/nonexistent');
 const admin = await (
   await createApp(deps).request('/api/v1/auth/login', {
     method: 'POST',

@@ -114,14 +114,28 @@ export function runPython(
   script: string,
   args: string[],
   env: Record<string, string>,
-  { timeoutMs = 120_000 }: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; input?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runPythonArgv([script, ...args], env, options);
+}
+
+/**
+ * Runs Python with `argv` (a script and its arguments, or `-m module …`) and a clean
+ * environment; `input` is written to its stdin, which is then closed.
+ */
+export function runPythonArgv(
+  argv: string[],
+  env: Record<string, string>,
+  { timeoutMs = 120_000, input }: { timeoutMs?: number; input?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(PYTHON, [script, ...args], {
+    const child = spawn(PYTHON, argv, {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       timeout: timeoutMs,
     });
+    // Closed at once without input: a prompt reads end of file, never waits.
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -1,7 +1,7 @@
 // Determined's own `det token` (v0.38.1's Python CLI) against our master over loopback: create
 // for a user by name, list, describe, edit, revoke and log in with a token, as its argparse
 // commands call the API. Skips when Python, the harness or the CLI's modules are absent.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loopbackMaster } from '../../sdk/test/core-helpers.js';
 import type { TestMaster } from '../../sdk/test/core-helpers.js';
-import { PYTHON, findPythonSdk, harnessDir } from '../../../test/python-harness.js';
+import { PYTHON, findPythonSdk, harnessDir, runPythonArgv } from '../../../test/python-harness.js';
 
 /** The modules Determined's CLI imports beyond its SDK's, and their Debian packages. */
 const CLI_MODULES: Record<string, string> = {
@@ -54,31 +54,12 @@ describe.skipIf(missing !== undefined)("Determined's `det token` against our mas
     user: string | undefined,
     ...argv: string[]
   ): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-    new Promise((done, fail) => {
-      const child = spawn(
-        PYTHON,
-        ['-m', 'determined.cli', ...(user === undefined ? [] : ['-u', user]), ...argv],
-        {
-          env: {
-            PATH: process.env.PATH ?? '/usr/bin:/bin',
-            LANG: 'C.UTF-8',
-            HOME: join(scratch, 'home'),
-            PYTHONPATH: pythonPath,
-            DET_MASTER: m.url,
-          },
-          stdio: ['pipe', 'pipe', 'pipe'],
-          timeout: 60_000,
-        },
-      );
+    runPythonArgv(
+      ['-m', 'determined.cli', ...(user === undefined ? [] : ['-u', user]), ...argv],
+      { HOME: join(scratch, 'home'), PYTHONPATH: pythonPath, DET_MASTER: m.url },
       // The built-in users' empty password, for the one prompt `det user login` shows.
-      child.stdin.end('\n');
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.once('error', fail);
-      child.once('close', (code) => done({ code, stdout, stderr }));
-    });
+      { timeoutMs: 60_000, input: '\n' },
+    );
 
   const ok = async (user: string | undefined, ...argv: string[]): Promise<string> => {
     const run = await pyDet(user, ...argv);

@@ -7,6 +7,7 @@ import type { AppDeps, AuthUser } from '../context.js';
 import type { AccessTokenRow } from '../db/schema.js';
 import { HttpError, badRequest, forbidden, notFound } from '../errors.js';
 import { paginate } from './checkpoint-list.js';
+import { getUser, getUserByName } from './users.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Determined's default lifespan. */
@@ -50,18 +51,6 @@ function lifespanMs(lifespan: string | undefined): number {
   return Math.floor(ms);
 }
 
-async function userRow(deps: AppDeps, id: number): Promise<{ id: number; username: string }> {
-  const row = await deps.db.kysely
-    .selectFrom('users')
-    .select(['id', 'username'])
-    .where('id', '=', id)
-    .executeTakeFirst();
-  if (row === undefined) {
-    throw notFound('user', id);
-  }
-  return row;
-}
-
 /**
  * Creates an access token for `userId`. Users may create their own; admins anyone's
  * (Determined lets only admins create any).
@@ -71,7 +60,7 @@ export async function createAccessToken(
   actor: AuthUser,
   req: { userId: number; lifespan?: string; description?: string; scope?: TokenScope },
 ): Promise<{ token: string; tokenId: number }> {
-  const target = await userRow(deps, req.userId);
+  const target = await getUser(deps, req.userId);
   if (!actor.admin && actor.id !== target.id) {
     throw forbidden(`only admins may create access tokens for other users (${target.username})`);
   }
@@ -137,14 +126,7 @@ export async function listAccessTokens(
   const db = deps.db.kysely;
   let query = db.selectFrom('access_tokens').selectAll();
   if (opts.username !== undefined && opts.username !== '') {
-    const user = await db
-      .selectFrom('users')
-      .select('id')
-      .where('username', '=', opts.username)
-      .executeTakeFirst();
-    if (user === undefined) {
-      throw notFound('user', opts.username);
-    }
+    const user = await getUserByName(deps, opts.username);
     if (!actor.admin && user.id !== actor.id) {
       throw forbidden("only admins may list other users' access tokens");
     }
