@@ -73,3 +73,30 @@ export type {
   UserDto,
   WireDouble,
 } from './wire.js';
+export {
+  ALIAS_NAME_PATTERN,
+  LATEST_VERSION_ALIAS,
+  MODEL_SORT_BY,
+  MODEL_VERSION_SORT_BY,
+} from './registry.js';
+export type {
+  GetModelAliasHistoryResponse,
+  GetModelAliasesResponse,
+  GetModelLabelsResponse,
+  GetModelResponse,
+  GetModelVersionResponse,
+  GetModelVersionsResponse,
+  GetModelsResponse,
+  ModelAliasDto,
+  ModelAliasEventDto,
+  ModelDto,
+  ModelSortBy,
+  ModelVersionDto,
+  ModelVersionSortBy,
+  PatchModelRequest,
+  PatchModelVersionRequest,
+  PostModelRequest,
+  PostModelVersionRequest,
+  PutModelAliasRequest,
+  PutModelAliasResponse,
+} from './registry.js';

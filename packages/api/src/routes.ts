@@ -39,9 +39,26 @@ export const ROUTES = {
   checkpointMetadata: '/api/v1/checkpoints/:checkpointUuid/metadata',
   checkpointMetrics: '/api/v1/checkpoints/:checkpointUuid/metrics',
   checkpointArchive: '/checkpoints/:checkpointUuid',
+  /** Links an inference or fine-tuning trial to the checkpoint or model version it used. */
+  trialSourceInfo: '/api/v1/trial-source-info',
   /** Determined-TS extension: short-lived URLs that read a checkpoint's objects from its store. */
   checkpointDownloadUrls: '/api/v1/checkpoints/:checkpointUuid/download-urls',
   taskLogs: '/task-logs',
+  models: '/api/v1/models',
+  model: '/api/v1/models/:modelName',
+  modelArchive: '/api/v1/models/:modelName/archive',
+  modelUnarchive: '/api/v1/models/:modelName/unarchive',
+  modelMove: '/api/v1/models/:modelName/move',
+  /** Singular `model`, as Determined spells it. */
+  modelLabels: '/api/v1/model/labels',
+  modelVersions: '/api/v1/models/:modelName/versions',
+  /** `:modelVersionNum` is a version number, or (our extension) an alias or `latest`. */
+  modelVersion: '/api/v1/models/:modelName/versions/:modelVersionNum',
+  modelVersionMetrics: '/api/v1/models/:modelName/versions/:modelVersionNum/metrics',
+  /** Determined-TS extension: a model's aliases. */
+  modelAliases: '/api/v1/models/:modelName/aliases',
+  modelAlias: '/api/v1/models/:modelName/aliases/:alias',
+  modelAliasHistory: '/api/v1/models/:modelName/alias-history',
 } as const;
 
 /** Media types `GET /checkpoints/{uuid}` serves, keyed by the `Accept` value that selects them. */

@@ -284,6 +284,8 @@ export interface DeterminedTsInfo {
   checkpointDownloadUrls?: boolean;
   /** Access tokens take a `scope` (see {@link TokenScope}). */
   accessTokenScopes?: boolean;
+  /** Models have aliases (`/api/v1/models/{model}/aliases`), accepted wherever a version number is. */
+  modelAliases?: boolean;
 }
 
 /** One object of a checkpoint and the URL that reads it; directories have no URL. */

@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 
 import type { Checkpoint, DownloadEvent, DownloadMode } from '@determined-ts/sdk';
 import { Presets, SingleBar } from 'cli-progress';
+import { Option } from 'commander';
+import type { Command } from 'commander';
 
 import type { CliIo } from './io.js';
 import { printJson } from './output.js';
@@ -13,6 +15,22 @@ export const DOWNLOAD_MODES = [
   'presigned',
   'master',
 ] as const satisfies DownloadMode[];
+
+/** The options of every `det … download` command, as commander hands them over. */
+export interface DownloadCommandOptions {
+  outputDir?: string;
+  mode: DownloadMode;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** Adds `-o DIR`, `--mode` and `-q`, shared by every command that downloads a checkpoint. */
+export function withDownloadOptions(command: Command): Command {
+  return command
+    .option('-o, --output-dir <dir>', 'target directory (default: checkpoints/<uuid>)')
+    .addOption(new Option('--mode <mode>', 'how to fetch').choices(DOWNLOAD_MODES).default('auto'))
+    .option('-q, --quiet', 'no progress');
+}
 
 export interface DownloadFlags {
   output?: string;

@@ -6,6 +6,7 @@ import { runDemo } from './commands/demo.js';
 import { registerCheckpoint } from './commands/checkpoint.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerMaster } from './commands/master.js';
+import { registerModel } from './commands/model.js';
 import { registerToken } from './commands/token.js';
 import { registerTrial } from './commands/trial.js';
 import { registerUser } from './commands/user.js';
@@ -33,7 +34,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
 function buildProgram(io: CliIo): Command {
   const program = new Command('det')
-    .description("Determined-TS: Determined's command line for experiments, trials and checkpoints")
+    .description(
+      "Determined-TS: Determined's command line for experiments, trials, checkpoints and models",
+    )
     .option('-m, --master <url>', 'master address (default: DET_MASTER, else localhost:8080)')
     .option('-u, --user <name>', 'user to run as (default: the logged-in user)')
     .option('--debug', 'print stack traces on errors')
@@ -61,6 +64,7 @@ function buildProgram(io: CliIo): Command {
   registerExperiment(program, ctx);
   registerTrial(program, ctx);
   registerCheckpoint(program, ctx);
+  registerModel(program, ctx);
   registerMaster(program, ctx);
   registerDemo(program, ctx);
   return program;

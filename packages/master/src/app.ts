@@ -10,12 +10,13 @@ import { crossSiteRefusal } from './auth/csrf.js';
 import { requestCredential } from './auth/request-token.js';
 import { scopeAllows } from './auth/scopes.js';
 import type { AppDeps, AppEnv } from './context.js';
-import { HttpError, badRequest, forbidden, unauthenticated } from './errors.js';
+import { HttpError, badRequest, forbidden, isUniqueViolation, unauthenticated } from './errors.js';
 import { archiveRoutes } from './routes/archive.js';
 import { authRoutes, PUBLIC_AUTH_PATHS } from './routes/auth.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { masterRoutes, PUBLIC_MASTER_PATHS } from './routes/master.js';
+import { modelRoutes } from './routes/models.js';
 import { taskLogRoutes } from './routes/task-logs.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { trialChartRoutes } from './routes/trial-charts.js';
@@ -112,6 +113,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', trialRoutes(deps));
   app.route('/', checkpointRoutes(deps));
   app.route('/', archiveRoutes(deps));
+  app.route('/', modelRoutes(deps));
   app.route('/', taskLogRoutes(deps));
   // Last: the web UI answers only what no route above did.
   app.route('/', webRoutes(deps));
@@ -159,14 +161,4 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 /** Routes that need a session: the API, the archive download and the log sink. */
 function isApiPath(path: string): boolean {
   return path.startsWith('/api/') || path.startsWith('/checkpoints/') || path === '/task-logs';
-}
-
-/** A unique-constraint failure from either database driver. */
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return (
-    code === '23505' ||
-    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
-    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
-  );
 }

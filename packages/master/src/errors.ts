@@ -30,6 +30,16 @@ export const unauthenticated = (message = 'invalid credentials'): HttpError =>
 export const forbidden = (message: string): HttpError =>
   new HttpError('permission_denied', message);
 
+/** A unique-constraint failure from either database driver. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}
+
 /** Thrown by `config.ts` when the configuration is unusable; `main.ts` prints it and exits 2. */
 export class ConfigError extends Error {
   readonly problems: string[];

@@ -217,6 +217,28 @@ export function queryInt(c: Context, name: string, { min = -(2 ** 31) } = {}): n
   return n;
 }
 
+/** An optional proto bool query parameter: `true` or `false`, as the gateway reads it. */
+export function queryBool(c: Context, name: string): boolean | undefined {
+  const raw = queryOne(c, name);
+  if (raw === undefined || raw === '') {
+    return undefined;
+  }
+  if (raw !== 'true' && raw !== 'false') {
+    throw badRequest(`invalid ${name} '${raw}': expected true or false`);
+  }
+  return raw === 'true';
+}
+
+/** A repeated query parameter of positive int32 ids. */
+export function queryIds(c: Context, name: string): number[] {
+  return queryAll(c, name).map((raw) => {
+    if (!ID_PATTERN.test(raw) || Number(raw) > 2 ** 31 - 1) {
+      throw badRequest(`invalid ${name} '${raw}': expected a positive integer`);
+    }
+    return Number(raw);
+  });
+}
+
 /**
  * Parses a protobuf enum from its name or number, as the gateway accepts both. `values` is the
  * enum's names in number order.

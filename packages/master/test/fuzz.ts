@@ -142,6 +142,17 @@ function fieldName(): fc.Arbitrary<string> {
       'log',
       'timestamp',
       'progress',
+      'checkpointUuid',
+      'modelName',
+      'description',
+      'notes',
+      'comment',
+      'labels',
+      'workspaceName',
+      'workspaceId',
+      'destinationWorkspaceId',
+      'version',
+      'expectedVersion',
       ...PROTOTYPE_NAMES,
     ),
     fc.string({ maxLength: 12 }),
@@ -218,6 +229,8 @@ export interface FuzzFixture {
   trialId: number;
   userId: number;
   checkpointUuid: string;
+  /** A registered model with version 1, which the alias `production` points at. */
+  modelName: string;
 }
 
 const hostileId = fc.constantFrom(
@@ -244,6 +257,9 @@ export function fuzzRequest(
     trialId: String(fixture.trialId),
     checkpointUuid: fixture.checkpointUuid,
     externalExperimentId: 'ext-1',
+    modelName: fixture.modelName,
+    modelVersionNum: '1',
+    alias: 'production',
   };
   return fc
     .record({
@@ -321,6 +337,18 @@ export async function makeFuzzFixture(m: TestMaster): Promise<FuzzFixture> {
   });
   const { user } = (await res.json()) as { user: { id: number } };
   const checkpointUuid = await reportCheckpoint(m, s, 5);
+  const modelName = 'fuzzed model';
+  const path = `/api/v1/models/${encodeURIComponent(modelName)}`;
+  for (const [method, url, body] of [
+    ['POST', '/api/v1/models', { name: modelName, labels: ['fuzz'] }],
+    ['POST', `${path}/versions`, { checkpointUuid }],
+    ['PUT', `${path}/aliases/production`, { version: 1 }],
+  ] as const) {
+    const answer = await m.request(method, url, { token: s.token, body });
+    if (!answer.ok) {
+      throw new Error(`${method} ${url}: ${answer.status} ${await answer.text()}`);
+    }
+  }
   return {
     token: s.token,
     adminToken,
@@ -328,6 +356,7 @@ export async function makeFuzzFixture(m: TestMaster): Promise<FuzzFixture> {
     trialId: s.trialId,
     userId: user.id,
     checkpointUuid,
+    modelName,
   };
 }
 

@@ -26,6 +26,12 @@ export type {
   StoredObject,
   UnreachableReason,
 } from '@determined-ts/storage';
+export { Determined } from './determined.js';
+export type { DeterminedOptions } from './determined.js';
+export { Model } from './model.js';
+export type { ListVersionsOptions } from './model.js';
+export { ModelVersion } from './model-version.js';
+export type { SourceTrialMetrics } from './api/models.js';
 export { TrialReference } from './trial-reference.js';
 export type { TrialReferenceOptions } from './trial-reference.js';
 export { openSession } from './auth/session.js';

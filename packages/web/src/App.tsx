@@ -12,6 +12,8 @@ import { CheckpointPage } from './pages/CheckpointPage';
 import { ExperimentPage } from './pages/ExperimentPage';
 import { ExperimentsPage } from './pages/ExperimentsPage';
 import { LoginPage } from './pages/LoginPage';
+import { ModelPage } from './pages/ModelPage';
+import { ModelsPage } from './pages/ModelsPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { TrialPage } from './pages/TrialPage';
 import { RequireSession } from './session/RequireSession';
@@ -36,6 +38,8 @@ export function App({ client, queryClient }: { client: Client; queryClient: Quer
               <Route path="experiments/:experimentId" element={<ExperimentPage />} />
               <Route path="trials/:trialId" element={<TrialPage />} />
               <Route path="trials/:trialId/checkpoints/:uuid" element={<CheckpointPage />} />
+              <Route path="models" element={<ModelsPage />} />
+              <Route path="models/:name" element={<ModelPage />} />
               <Route path="*" element={<NotFoundPage />} />
             </Route>
           </Routes>

@@ -7,6 +7,10 @@ import type {
   ErrorCode,
   ExperimentDto,
   JsonObject,
+  ModelAliasDto,
+  ModelAliasEventDto,
+  ModelDto,
+  ModelVersionDto,
   Pagination,
   TrialDto,
   UserDto,
@@ -227,3 +231,80 @@ export function checkpointDto(
     },
   };
 }
+
+export function modelDto(overrides: Partial<ModelDto> = {}): ModelDto {
+  const id = overrides.id ?? 1;
+  return {
+    id,
+    name: `model-${id}`,
+    description: '',
+    notes: '',
+    metadata: {},
+    labels: [],
+    creationTime: T0,
+    lastUpdatedTime: T0,
+    numVersions: 0,
+    userId: 1,
+    username: 'determined',
+    workspaceId: 1,
+    archived: false,
+    ...overrides,
+  };
+}
+
+/** Version `version` of `model`, registering checkpoint `uuid` of trial 7. */
+export function modelVersionDto(
+  model: ModelDto,
+  version: number,
+  uuid: string,
+  overrides: Partial<ModelVersionDto> = {},
+): ModelVersionDto {
+  return {
+    id: 100 + version,
+    version,
+    model,
+    checkpoint: checkpointDto(uuid, version * 100, { trialId: 7 }),
+    creationTime: T0,
+    lastUpdatedTime: T0,
+    name: '',
+    comment: '',
+    notes: '',
+    metadata: {},
+    labels: [],
+    userId: 1,
+    username: 'determined',
+    aliases: [],
+    ...overrides,
+  };
+}
+
+export function modelAliasDto(alias: string, version: number): ModelAliasDto {
+  return {
+    alias,
+    version,
+    modelVersionId: 100 + version,
+    updatedTime: T0,
+    userId: 1,
+    username: 'determined',
+  };
+}
+
+export function modelAliasEventDto(
+  id: number,
+  alias: string,
+  fromVersion: number | null,
+  toVersion: number | null,
+): ModelAliasEventDto {
+  return { id, alias, fromVersion, toVersion, time: T0, userId: 1, username: 'determined' };
+}
+
+/** `GET /api/v1/master` of a Determined-TS master, which has model aliases. */
+export const masterInfoRoute = {
+  'GET /api/v1/master': () => ({
+    version: '0.38.1',
+    masterId: 'test',
+    clusterId: 'test',
+    clusterName: 'test',
+    determinedTs: { modelAliases: true },
+  }),
+};

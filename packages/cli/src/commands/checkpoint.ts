@@ -1,22 +1,14 @@
 import { ROUTES } from '@determined-ts/api';
 import { Checkpoint, getCheckpoint } from '@determined-ts/sdk';
-import type { DownloadMode } from '@determined-ts/sdk';
-import { Option } from 'commander';
 import type { Command } from 'commander';
 
 import type { CommandContext } from '../context.js';
 import { connect } from '../context.js';
-import { DOWNLOAD_MODES, downloadWithProgress, printDownload } from '../download.js';
+import { downloadWithProgress, printDownload, withDownloadOptions } from '../download.js';
+import type { DownloadCommandOptions } from '../download.js';
 import { printLoaded, summarizeLoaded } from '../loaded.js';
 import { UsageError } from '../errors.js';
 import { printCheckpoint } from '../views.js';
-
-interface DownloadCommandOptions {
-  outputDir?: string;
-  mode: DownloadMode;
-  quiet?: boolean;
-  json?: boolean;
-}
 
 /** `det checkpoint …` (alias `c`). */
 export function registerCheckpoint(program: Command, ctx: CommandContext): void {
@@ -89,13 +81,6 @@ export function registerCheckpoint(program: Command, ctx: CommandContext): void 
         `Removed files matching ${options.glob.join(', ')} from ${uuids.length} checkpoint(s).\n`,
       );
     });
-}
-
-function withDownloadOptions(command: Command): Command {
-  return command
-    .option('-o, --output-dir <dir>', 'target directory (default: checkpoints/<uuid>)')
-    .addOption(new Option('--mode <mode>', 'how to fetch').choices(DOWNLOAD_MODES).default('auto'))
-    .option('-q, --quiet', 'no progress');
 }
 
 async function fetchCheckpoint(ctx: CommandContext, uuid: string): Promise<Checkpoint> {

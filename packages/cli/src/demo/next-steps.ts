@@ -1,3 +1,4 @@
+import { DEMO_ALIAS, DEMO_MODEL } from './register.js';
 import { SEARCHER_METRIC } from './train.js';
 
 export interface NextStepsInput {
@@ -16,17 +17,22 @@ export function detCommands({ master, experimentId, trialId, bestUuid }: NextSte
     `det trial download ${trialId} --best -o checkpoints/best`,
     `det trial download ${trialId} --latest -o checkpoints/latest`,
     `det checkpoint load ${bestUuid}`,
+    `det model describe ${DEMO_MODEL}`,
+    `det model download ${DEMO_MODEL}@${DEMO_ALIAS} -o checkpoints/production`,
     `det trial logs ${trialId}`,
   ];
 }
 
-/** Five lines of TypeScript that pick, download and load the same checkpoint. */
+/** TypeScript that picks, downloads and loads the same checkpoint: by trial, then by alias. */
 export function sdkSnippet({ master, trialId }: NextStepsInput): string[] {
   return [
-    `import { TrialReference } from '@determined-ts/sdk';`,
+    `import { Determined, TrialReference } from '@determined-ts/sdk';`,
     `const trial = new TrialReference(${trialId}, { master: '${master}' });`,
     `const best = await trial.topCheckpoint(); // by the searcher metric, ${SEARCHER_METRIC}`,
     `const loaded = await best.load(); // downloads to checkpoints/<uuid>, then loads it`,
     `if (loaded.kind === 'tfjs' && loaded.format === 'layers-model') loaded.model.summary();`,
+    `// or what a service serves: whatever version ${DEMO_ALIAS} points at today`,
+    `const model = await new Determined({ master: '${master}' }).getModel('${DEMO_MODEL}');`,
+    `const serving = await (await model.getVersion('${DEMO_ALIAS}')).checkpoint.load();`,
   ];
 }

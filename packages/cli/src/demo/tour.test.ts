@@ -72,7 +72,7 @@ describe('det demo', () => {
 
     const [, url] = match(
       text,
-      /^\[1\/4\] master: embedded master listening on (http:\/\/127\.0\.0\.1:\d+) /m,
+      /^\[1\/5\] master: embedded master listening on (http:\/\/127\.0\.0\.1:\d+) /m,
     );
     const epochs = [
       ...text.matchAll(/^ {6}epoch (\d)\/4 .* validation_loss (\d\.\d{4}) .* checkpoint (\S+)$/gm),
@@ -80,7 +80,7 @@ describe('det demo', () => {
     expect(epochs.map((e) => Number(e[1]))).toEqual([1, 2, 3, 4]);
     const [, bestUuid, bestStep, bestLoss, latestUuid, latestStep] = match(
       text,
-      /^\[3\/4\] best checkpoint: best by validation_loss is (\S+) at step (\d+) \(validation_loss (\d\.\d{4})\); latest is (\S+) at step (\d+) /m,
+      /^\[3\/5\] best checkpoint: best by validation_loss is (\S+) at step (\d+) \(validation_loss (\d\.\d{4})\); latest is (\S+) at step (\d+) /m,
     );
     expect(bestUuid).not.toBe(latestUuid);
     expect(latestUuid).toBe(epochs[3]![3]);
@@ -106,6 +106,13 @@ describe('det demo', () => {
       expect(evaluate(loaded.model, data.test, data.classCount).accuracy.toFixed(4)).toBe(printed);
     }
 
+    const [, version, resolved] = match(
+      text,
+      /^\[4\/5\] register: registered the best checkpoint as moons-classifier version (\d+) and pointed production at it\n {6}moons-classifier@production resolves to version (\d+), checkpoint (\S+)$/m,
+    );
+    expect([version, resolved]).toEqual(['1', '1']);
+    expect(text).toMatch(new RegExp(`resolves to version 1, checkpoint ${bestUuid}$`, 'm'));
+    expect(text).toContain('det model download moons-classifier@production');
     expect(text).toContain(`det trial download 1 --best -o checkpoints/best`);
     expect(text).toContain(`det checkpoint load ${bestUuid}`);
     expect(text).toContain(`new TrialReference(1, { master: '${url}' })`);
@@ -145,9 +152,9 @@ describe('det demo', () => {
     );
     expect(code).toBe(1);
     expect(err.text()).toMatch(
-      /^det demo: step \[1\/4\] master failed: fetch failed: .*ECONNREFUSED/,
+      /^det demo: step \[1\/5\] master failed: fetch failed: .*ECONNREFUSED/,
     );
-    expect(out.text()).not.toContain('[2/4]');
+    expect(out.text()).not.toContain('[2/5]');
   });
 
   it('refuses too few epochs as a usage error', async () => {

@@ -10,6 +10,7 @@ import { loadBestCheckpoint } from './best.js';
 import { makeMoons } from './dataset.js';
 import { startEmbeddedMaster } from './master.js';
 import { detCommands, sdkSnippet } from './next-steps.js';
+import { registerBest } from './register.js';
 import { DemoStepError, StepPrinter } from './steps.js';
 import { trainWithCoreApi } from './train.js';
 
@@ -56,11 +57,12 @@ function waitForInterrupt(signal: AbortSignal | undefined): Promise<void> {
 
 /**
  * The tour of issue 5: a master, a model trained through the Core API, the best checkpoint
- * picked, downloaded, loaded and measured, and the same steps as `det` commands. Returns the
+ * picked, downloaded, loaded and measured, registered in the model registry behind the
+ * `production` alias, and the same steps as `det` commands. Returns the
  * exit code: 0, or 1 after printing which step failed and why.
  */
 export async function runTour(options: TourOptions, io: CliIo): Promise<number> {
-  const printer = new StepPrinter(io.stdout, 4);
+  const printer = new StepPrinter(io.stdout, 5);
   const ownsWorkDir = options.dataDir === undefined;
   const workDir =
     options.dataDir === undefined
@@ -102,6 +104,7 @@ export async function runTour(options: TourOptions, io: CliIo): Promise<number> 
         printer,
       ),
     );
+    await printer.run('register', () => registerBest({ ...common, best: picked.best }, printer));
     await printer.run('next', () => {
       const input = {
         master: masterUrl,

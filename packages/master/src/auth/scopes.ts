@@ -7,7 +7,7 @@ type Grant = readonly [method: 'GET' | 'POST' | 'PUT' | 'PATCH', route: string];
 /**
  * What a service that serves models needs: find a trial's or an experiment's checkpoints and
  * download them (the archive, or URLs that read the store), and nothing about users, logs or
- * metric series. New read routes for checkpoints (the model registry's) belong here.
+ * metric series. New read routes for checkpoints belong here.
  */
 const DOWNLOAD: readonly Grant[] = [
   ['GET', ROUTES.me],
@@ -21,6 +21,16 @@ const DOWNLOAD: readonly Grant[] = [
   ['GET', ROUTES.checkpoint],
   ['GET', ROUTES.checkpointArchive],
   ['GET', ROUTES.checkpointDownloadUrls],
+  // The model registry, read-only: a service resolves "fraud-detector@production" to a checkpoint.
+  ['GET', ROUTES.models],
+  ['GET', ROUTES.model],
+  ['GET', ROUTES.modelLabels],
+  ['GET', ROUTES.modelVersions],
+  ['GET', ROUTES.modelVersion],
+  ['GET', ROUTES.modelVersionMetrics],
+  ['GET', ROUTES.modelAliases],
+  ['GET', ROUTES.modelAlias],
+  ['GET', ROUTES.modelAliasHistory],
 ];
 
 /**
@@ -43,6 +53,7 @@ const REPORT: readonly Grant[] = [
   ['POST', ROUTES.trialValidationMetrics],
   ['POST', ROUTES.checkpoints],
   ['POST', ROUTES.checkpointMetadata],
+  ['POST', ROUTES.trialSourceInfo],
   ['POST', ROUTES.taskLogs],
 ];
 

@@ -159,6 +159,66 @@ export interface ClusterInfoTable {
   cluster_id: string;
 }
 
+export interface ModelsTable {
+  id: Generated<number>;
+  name: string;
+  description: string;
+  notes: string;
+  /** JSON object. */
+  metadata: string;
+  /** JSON array of strings, in the order given. */
+  labels: string;
+  user_id: number;
+  workspace_id: number;
+  archived: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ModelVersionsTable {
+  id: Generated<number>;
+  model_id: number;
+  version: number;
+  checkpoint_id: number;
+  name: string;
+  comment: string;
+  notes: string;
+  metadata: string;
+  labels: string;
+  user_id: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ModelAliasesTable {
+  model_id: number;
+  alias: string;
+  version_id: number;
+  user_id: number;
+  updated_at: number;
+}
+
+export interface ModelAliasEventsTable {
+  id: Generated<number>;
+  model_id: number;
+  alias: string;
+  /** NULL when the event created the alias. */
+  from_version: number | null;
+  /** NULL when the event removed the alias. */
+  to_version: number | null;
+  user_id: number;
+  time: number;
+}
+
+export interface TrialSourceInfosTable {
+  trial_id: number;
+  checkpoint_id: number;
+  /** Set when the trial used the checkpoint as this model version. */
+  model_version_id: number | null;
+  /** `TRIAL_SOURCE_INFO_TYPE_INFERENCE` or `TRIAL_SOURCE_INFO_TYPE_FINE_TUNING`. */
+  type: string;
+}
+
 export interface Database {
   cluster_info: ClusterInfoTable;
   users: UsersTable;
@@ -171,6 +231,11 @@ export interface Database {
   checkpoints: CheckpointsTable;
   checkpoint_counts: CheckpointCountsTable;
   task_logs: TaskLogsTable;
+  models: ModelsTable;
+  model_versions: ModelVersionsTable;
+  model_aliases: ModelAliasesTable;
+  model_alias_events: ModelAliasEventsTable;
+  trial_source_infos: TrialSourceInfosTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -181,3 +246,7 @@ export type TrialRow = Selectable<TrialsTable>;
 export type MetricRow = Selectable<MetricsTable>;
 export type CheckpointRow = Selectable<CheckpointsTable>;
 export type TaskLogRow = Selectable<TaskLogsTable>;
+export type ModelRow = Selectable<ModelsTable>;
+export type ModelVersionRow = Selectable<ModelVersionsTable>;
+export type ModelAliasRow = Selectable<ModelAliasesTable>;
+export type ModelAliasEventRow = Selectable<ModelAliasEventsTable>;

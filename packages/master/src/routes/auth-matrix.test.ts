@@ -56,7 +56,21 @@ for (const dialect of testDialects()) {
         externalExperimentId: 'ext-1',
         tokenId: String(adminToken.tokenId),
         username: 'admin',
+        modelName: 'matrix model',
+        modelVersionNum: '1',
+        alias: 'prod',
       };
+      // A model of the admin's with two versions, for the registry's routes and its
+      // admin-or-owner checks.
+      await call(m, adminSession, 'POST', '/api/v1/models', { name: 'matrix model' });
+      for (let i = 0; i < 2; i++) {
+        await call(m, adminSession, 'POST', '/api/v1/models/matrix%20model/versions', {
+          checkpointUuid: uuid,
+        });
+      }
+      await call(m, adminSession, 'PUT', '/api/v1/models/matrix%20model/aliases/prod', {
+        version: 1,
+      });
 
       // Expired: a session and an access token whose time has passed.
       const expiringSession = await m.login();
@@ -189,6 +203,17 @@ for (const dialect of testDialects()) {
           path: `/api/v1/tokens/${admin.tokenId}`,
           body: { description: 'mine now' },
           fragment: "only admins may change other users' access tokens",
+        },
+        // Before the model's own delete: a version of another user's model, registered by them.
+        {
+          method: 'DELETE',
+          path: '/api/v1/models/matrix%20model/versions/2',
+          fragment: 'access denied',
+        },
+        {
+          method: 'DELETE',
+          path: '/api/v1/models/matrix%20model',
+          fragment: 'access denied',
         },
       ];
       for (const action of actions) {

@@ -1,15 +1,18 @@
 import { CHECKPOINT_STATES, ROUTES } from '@determined-ts/api';
 import { Hono } from 'hono';
+import type { Context } from 'hono';
 import { z } from 'zod';
 
 import type { AppDeps, AppEnv } from '../context.js';
 import { badRequest } from '../errors.js';
 import {
+  int32,
   int64,
   isUuid,
   jsonObject,
   parseEnum,
   pathUuid,
+  queryEnum,
   queryInt,
   queryOne,
   readBody,
@@ -29,6 +32,12 @@ import {
   checkpointDownloadUrls,
 } from '../services/download-urls.js';
 import { checkGroup } from '../services/metrics.js';
+import {
+  TRIAL_SOURCE_INFO_TYPES,
+  reportTrialSourceInfo,
+  sourceTrialMetrics,
+} from '../services/trial-source-infos.js';
+import type { TrialSourceInfoType } from '../services/trial-source-infos.js';
 
 const uuid = z.string().refine(isUuid, 'expected a UUID');
 const sizes = z.record(
@@ -50,11 +59,28 @@ const reportBody = z.object({
   crc32c: z.record(z.string(), z.string()).nullish(),
 });
 
-const TRIAL_SOURCE_INFO_TYPES = [
-  'TRIAL_SOURCE_INFO_TYPE_UNSPECIFIED',
-  'TRIAL_SOURCE_INFO_TYPE_INFERENCE',
-  'TRIAL_SOURCE_INFO_TYPE_FINE_TUNING',
-] as const;
+const trialSourceInfoBody = z.object({
+  trialSourceInfo: z.object({
+    trialId: int32,
+    checkpointUuid: uuid,
+    trialSourceInfoType: z.union([z.string(), z.number()]),
+    modelId: int32.nullish(),
+    modelVersion: int32.nullish(),
+  }),
+});
+
+/** The `trialSourceInfoType` and `metricGroup` filters of the source-trial metrics routes. */
+export function sourceFilter(c: Context): { type?: TrialSourceInfoType; group?: string } {
+  const type = queryEnum(c, TRIAL_SOURCE_INFO_TYPES, 'trialSourceInfoType');
+  const group = queryOne(c, 'metricGroup');
+  if (group !== undefined && group !== '') {
+    checkGroup(group);
+  }
+  return {
+    ...(type === undefined ? {} : { type }),
+    ...(group === undefined ? {} : { group }),
+  };
+}
 
 export function checkpointRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -145,16 +171,22 @@ export function checkpointRoutes(deps: AppDeps): Hono<AppEnv> {
   // Metrics of inference or fine-tuning runs that used this checkpoint. This master records
   // none yet, so the list is empty once the checkpoint and the query are known to be valid.
   app.get(ROUTES.checkpointMetrics, async (c) => {
-    await getCheckpointRow(deps, pathUuid(c));
-    const type = queryOne(c, 'trialSourceInfoType');
-    if (type !== undefined) {
-      parseEnum(TRIAL_SOURCE_INFO_TYPES, type, 'trialSourceInfoType');
-    }
-    const group = queryOne(c, 'metricGroup');
-    if (group !== undefined) {
-      checkGroup(group);
-    }
-    return c.json({ metrics: [] });
+    const row = await getCheckpointRow(deps, pathUuid(c));
+    const metrics = await sourceTrialMetrics(deps, { checkpointId: row.id }, sourceFilter(c));
+    return c.json({ metrics });
+  });
+
+  app.post(ROUTES.trialSourceInfo, async (c) => {
+    const { trialSourceInfo: info } = await readBody(c, trialSourceInfoBody);
+    return c.json(
+      await reportTrialSourceInfo(deps, {
+        trialId: info.trialId,
+        checkpointUuid: info.checkpointUuid,
+        type: parseEnum(TRIAL_SOURCE_INFO_TYPES, info.trialSourceInfoType, 'trialSourceInfoType'),
+        modelId: info.modelId,
+        modelVersion: info.modelVersion,
+      }),
+    );
   });
 
   return app;

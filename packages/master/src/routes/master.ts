@@ -39,6 +39,7 @@ export function masterRoutes(deps: AppDeps): Hono<AppEnv> {
         checkpointDigests: true,
         checkpointDownloadUrls: true,
         accessTokenScopes: true,
+        modelAliases: true,
       },
     };
     return c.json(info);

@@ -3,7 +3,16 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 
 import type { AppDeps, AppEnv } from '../context.js';
-import { int32, pathId, queryAll, queryEnum, queryInt, queryOne, readBody } from '../http.js';
+import {
+  int32,
+  pathId,
+  queryBool,
+  queryEnum,
+  queryIds,
+  queryInt,
+  queryOne,
+  readBody,
+} from '../http.js';
 import {
   TOKEN_SORT_KEYS,
   createAccessToken,
@@ -27,17 +36,6 @@ const patchBody = z.object({
 
 const ORDER_BY = ['ORDER_BY_UNSPECIFIED', 'ORDER_BY_ASC', 'ORDER_BY_DESC'] as const;
 
-/** A proto bool in a query: `true`/`false`, as the gateway reads it. */
-function queryBool(raw: string | undefined, name: string): boolean {
-  if (raw === undefined || raw === '' || raw === 'false') {
-    return false;
-  }
-  if (raw === 'true') {
-    return true;
-  }
-  throw badRequest(`invalid ${name} '${raw}': expected true or false`);
-}
-
 /** Determined 0.38's access token API (`det token`), with our `scope`. */
 export function tokenRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -54,17 +52,12 @@ export function tokenRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.get(ROUTES.tokens, async (c) => {
-    const tokenIds = queryAll(c, 'tokenIds').map((raw) => {
-      if (!/^\d{1,10}$/.test(raw) || Number(raw) > 2 ** 31 - 1) {
-        throw badRequest(`invalid tokenIds '${raw}': expected a positive integer`);
-      }
-      return Number(raw);
-    });
+    const tokenIds = queryIds(c, 'tokenIds');
     const username = queryOne(c, 'username');
     const result = await listAccessTokens(deps, c.get('user'), {
       ...(username === undefined ? {} : { username }),
       tokenIds,
-      showInactive: queryBool(queryOne(c, 'showInactive'), 'showInactive'),
+      showInactive: queryBool(c, 'showInactive') ?? false,
       sortBy: queryEnum(c, TOKEN_SORT_KEYS, 'sortBy') ?? 'SORT_BY_UNSPECIFIED',
       descending: queryEnum(c, ORDER_BY, 'orderBy') === 'ORDER_BY_DESC',
       offset: queryInt(c, 'offset') ?? 0,

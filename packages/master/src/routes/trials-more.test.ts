@@ -592,6 +592,25 @@ describeEachDialect('trial routes', ({ master }) => {
       },
       { type: 'application/x-www-form-urlencoded' },
     );
+    // The model registry's writes, on this checkpoint: the model goes before the checkpoint.
+    await send('POST', ROUTES.models, { name: 'nt', labels: null });
+    await send('PATCH', '/api/v1/models/nt', { description: 'd' });
+    await send('POST', '/api/v1/models/nt/versions', { checkpointUuid: uuid, modelName: 'nt' });
+    await send('PATCH', '/api/v1/models/nt/versions/1', { name: 'v' });
+    await send('PUT', '/api/v1/models/nt/aliases/prod', { version: 1 });
+    await send('DELETE', '/api/v1/models/nt/aliases/prod', {});
+    await send('POST', ROUTES.trialSourceInfo, {
+      trialSourceInfo: {
+        trialId: trial.id,
+        checkpointUuid: uuid,
+        trialSourceInfoType: 'TRIAL_SOURCE_INFO_TYPE_INFERENCE',
+      },
+    });
+    await send('DELETE', '/api/v1/models/nt/versions/1', {});
+    await send('POST', '/api/v1/models/nt/archive', {});
+    await send('POST', '/api/v1/models/nt/unarchive', {});
+    await send('POST', '/api/v1/models/nt/move', { modelName: 'nt', destinationWorkspaceId: 1 });
+    await send('DELETE', '/api/v1/models/nt', {});
     await send('POST', `/api/v1/checkpoints/${uuid}/metadata`, {
       checkpoint: { uuid, metadata: { steps_completed: 3, note: 'n' } },
     });

@@ -6,6 +6,7 @@ import { HttpError, badRequest } from '../errors.js';
 import { storageConfigs } from './checkpoint-dto.js';
 import { getRows, lockRow, setResources } from './checkpoints.js';
 import { parseJsonObject } from './json.js';
+import { refuseRegistered } from './registered-checkpoints.js';
 import { deleteFromStore, openStore, storeFailure } from './storage.js';
 import type { StorageRefusal } from './storage.js';
 
@@ -36,6 +37,7 @@ export async function removeCheckpointFiles(
   if (globs.length === 0) {
     return;
   }
+  await refuseRegistered(deps.db.kysely, rows, 'deleted');
   const storages = await storageConfigs(deps.db.kysely, rows);
   const stores = new Map<string, CheckpointStore>();
   for (const row of rows) {

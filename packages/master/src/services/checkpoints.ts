@@ -7,6 +7,7 @@ import type { CheckpointRow, Database } from '../db/schema.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
 import { finiteMetric } from './config.js';
 import { canonicalJson, parseJsonObject } from './json.js';
+import { refuseRegistered } from './registered-checkpoints.js';
 
 /** A checkpoint report (`POST /api/v1/checkpoints`), after body validation. */
 export interface CheckpointReport {
@@ -361,6 +362,7 @@ export async function patchCheckpoints(
     deps,
     patches.map((p) => p.uuid),
   );
+  await refuseRegistered(deps.db.kysely, rows, 'patched');
   const byUuid = new Map(rows.map((r) => [r.uuid, r]));
   for (const p of patches) {
     for (const path of Object.keys(p.resources ?? {})) {

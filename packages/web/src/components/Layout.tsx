@@ -4,7 +4,7 @@ import { Link, NavLink, Outlet, useLocation, useNavigate } from 'react-router';
 import { logout } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
-import { experimentsPath } from '../lib/paths';
+import { experimentsPath, modelsPath } from '../lib/paths';
 import { useCurrentUser } from '../session/user-context';
 import { ErrorBoundary } from './ErrorBoundary';
 
@@ -38,6 +38,7 @@ function Header() {
       </Link>
       <nav aria-label="Main">
         <NavLink to={experimentsPath}>Experiments</NavLink>
+        <NavLink to={modelsPath}>Models</NavLink>
       </nav>
       <span className="spacer" />
       <span className="user" title={user.displayName === '' ? undefined : user.displayName}>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { checkpointPath, loginPath, parseId, safeNext } from './paths';
+import { checkpointPath, loginPath, modelPath, modelVersionPath, parseId, safeNext } from './paths';
 
 describe('safeNext', () => {
   it('returns to a path of this app', () => {
@@ -52,5 +52,26 @@ describe('parseId', () => {
 describe('checkpointPath', () => {
   it('nests a checkpoint under its trial', () => {
     expect(checkpointPath(7, 'abc-123')).toBe('/trials/7/checkpoints/abc-123');
+  });
+});
+
+describe('modelPath', () => {
+  it('puts the name in one encoded path segment', () => {
+    expect(modelPath('resnet')).toBe('/models/resnet');
+    expect(modelPath('resnet classifier', 7)).toBe('/models/resnet%20classifier');
+    expect(modelPath('50% ü?#&')).toBe('/models/50%25%20%C3%BC%3F%23%26');
+  });
+
+  it('goes by id for names a browser would read as dot segments', () => {
+    expect(modelPath('.', 3)).toBe('/models/3');
+    expect(modelPath('..', 4)).toBe('/models/4');
+    expect(modelPath('...', 5)).toBe('/models/...');
+  });
+});
+
+describe('modelVersionPath', () => {
+  it("points at the version's row of the model page", () => {
+    expect(modelVersionPath('resnet classifier', 3)).toBe('/models/resnet%20classifier#version-3');
+    expect(modelVersionPath('..', 2, 9)).toBe('/models/9#version-2');
   });
 });

@@ -1,9 +1,18 @@
-import { fireEvent, screen, within } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import type { JsonObject } from '@determined-ts/api';
 
-import { apiError, checkpointDto, fakeMaster, renderApp } from '../../test/helpers';
+import {
+  apiError,
+  checkpointDto,
+  fakeMaster,
+  modelDto,
+  modelVersionDto,
+  pagination,
+  renderApp,
+} from '../../test/helpers';
+import type { Handler } from '../../test/helpers';
 
 const UUID = 'aaaaaaaa-1111-2222-3333-444444444444';
 
@@ -276,5 +285,102 @@ describe('CheckpointPage', () => {
   it('refuses a malformed trial id', async () => {
     renderApp(`/trials/x1/checkpoints/${UUID}`, checkpointMaster());
     expect(await screen.findByText("'x1' is not a trial id.")).toBeDefined();
+  });
+});
+
+describe('Register this checkpoint', () => {
+  const existing = modelDto({ id: 3, name: 'resnet', numVersions: 1 });
+
+  /** A master with one model, `resnet`, at version 1; `routes` add to or replace its routes. */
+  function registryMaster(routes: Record<string, Handler> = {}) {
+    return fakeMaster({
+      [`GET /api/v1/checkpoints/${UUID}`]: () => ({
+        checkpoint: checkpointDto(UUID, 400, { trialId: 7 }),
+      }),
+      'GET /api/v1/models': (url) => {
+        const name = url.searchParams.get('name') ?? '';
+        const models = [existing].filter((m) => m.name.includes(name));
+        return { models, pagination: pagination(0, models.length, models.length) };
+      },
+      'GET /api/v1/models/resnet': () => ({ model: existing }),
+      'GET /api/v1/models/new%20model': () => apiError('not_found', 'model "new model" not found'),
+      'POST /api/v1/models': () => ({ model: modelDto({ id: 8, name: 'new model' }) }),
+      'POST /api/v1/models/3/versions': () => ({
+        modelVersion: modelVersionDto(existing, 2, UUID),
+      }),
+      'POST /api/v1/models/8/versions': () => ({
+        modelVersion: modelVersionDto(modelDto({ id: 8, name: 'new model' }), 1, UUID),
+      }),
+      ...routes,
+    });
+  }
+
+  const form = async () => screen.findByRole('form', { name: 'Register checkpoint' });
+
+  it('adds a version to a model picked from the list', async () => {
+    const master = registryMaster();
+    renderApp(`/trials/7/checkpoints/${UUID}`, master);
+    const f = await form();
+    await waitFor(() =>
+      expect(f.querySelector('datalist option')?.getAttribute('value')).toBe('resnet'),
+    );
+    fireEvent.change(within(f).getByRole('combobox', { name: 'Model' }), {
+      target: { value: 'resnet' },
+    });
+    fireEvent.click(within(f).getByRole('button', { name: 'Register' }));
+    const done = await screen.findByRole('status');
+    expect(done.textContent).toBe('Registered as version 2 of resnet.');
+    expect(within(done).getByRole('link').getAttribute('href')).toBe('/models/resnet#version-2');
+    expect(master.calls('POST', '/api/v1/models')).toHaveLength(0);
+    const post = master.requests.find((r) => r.url.pathname === '/api/v1/models/3/versions');
+    expect(post?.body).toMatchObject({ checkpointUuid: UUID });
+  });
+
+  it('creates a model for a new name, then registers', async () => {
+    const master = registryMaster();
+    renderApp(`/trials/7/checkpoints/${UUID}`, master);
+    const f = await form();
+    fireEvent.change(within(f).getByRole('combobox', { name: 'Model' }), {
+      target: { value: 'new model' },
+    });
+    expect((await screen.findByTestId('new-model-hint')).textContent).toContain('creates it');
+    fireEvent.click(within(f).getByRole('button', { name: 'Register' }));
+    const done = await screen.findByRole('status');
+    expect(done.textContent).toBe('Registered as version 1 of new model (a new model).');
+    expect(within(done).getByRole('link').getAttribute('href')).toBe(
+      '/models/new%20model#version-1',
+    );
+    const created = master.requests.find(
+      (r) => r.method === 'POST' && r.url.pathname === '/api/v1/models',
+    );
+    expect(created?.body).toMatchObject({ name: 'new model' });
+  });
+
+  it('refuses an all-digits name, which the master would read as a model id', async () => {
+    const master = registryMaster();
+    renderApp(`/trials/7/checkpoints/${UUID}`, master);
+    const f = await form();
+    fireEvent.change(within(f).getByRole('combobox', { name: 'Model' }), {
+      target: { value: '3' },
+    });
+    fireEvent.click(within(f).getByRole('button', { name: 'Register' }));
+    expect((await screen.findByRole('alert')).textContent).toBe(
+      'A model name cannot be all digits.',
+    );
+    expect(master.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+  });
+
+  it("shows the master's refusal", async () => {
+    const message = 'model "resnet" is archived and cannot register new versions';
+    const master = registryMaster({
+      'POST /api/v1/models/3/versions': () => apiError('failed_precondition', message),
+    });
+    renderApp(`/trials/7/checkpoints/${UUID}`, master);
+    const f = await form();
+    fireEvent.change(within(f).getByRole('combobox', { name: 'Model' }), {
+      target: { value: 'resnet' },
+    });
+    fireEvent.click(within(f).getByRole('button', { name: 'Register' }));
+    expect((await screen.findByRole('alert')).textContent).toBe(message);
   });
 });

@@ -12,6 +12,7 @@ import { FilesTable } from '../components/FilesTable';
 import { MetricsTable } from '../components/MetricsTable';
 import { NotFound } from '../components/NotFound';
 import { QueryError } from '../components/QueryError';
+import { RegisterCheckpoint } from '../components/RegisterCheckpoint';
 import { StateBadge } from '../components/StateBadge';
 import { isInvalidArgument, isNotFound } from '../lib/errors';
 import { NO_VALUE, formatCount, formatDateTime, formatMetric } from '../lib/format';
@@ -178,6 +179,13 @@ function CheckpointDetails({
           testId="sdk-snippet"
         />
         <CopySnippet title="CLI" text={cliSnippet(master, c.uuid)} testId="cli-snippet" />
+      </section>
+      <section aria-labelledby="register">
+        <h2 id="register">Register this checkpoint</h2>
+        <p className="muted">
+          Make it the next version of a model in the registry; a new name creates the model.
+        </p>
+        <RegisterCheckpoint uuid={c.uuid} state={c.state} />
       </section>
       <section aria-labelledby="metadata">
         <h2 id="metadata">Metadata</h2>

@@ -5,6 +5,7 @@ import { initial } from './0001_initial.js';
 import { trialSummaries } from './0002_trial_summaries.js';
 import { checkpointCrc32c } from './0003_checkpoint_crc32c.js';
 import { accessTokens } from './0004_access_tokens.js';
+import { modelRegistry } from './0005_model_registry.js';
 
 /** Every migration, in order. Names are permanent once shipped. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
@@ -13,5 +14,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0002_trial_summaries': trialSummaries(dialect),
     '0003_checkpoint_crc32c': checkpointCrc32c(),
     '0004_access_tokens': accessTokens(dialect),
+    '0005_model_registry': modelRegistry(dialect),
   };
 }

@@ -147,6 +147,7 @@ for (const dialect of testDialects()) {
         expect(result.results?.map((r) => [r.migrationName, r.status])).toEqual([
           ['0003_checkpoint_crc32c', 'Success'],
           ['0004_access_tokens', 'Success'],
+          ['0005_model_registry', 'Success'],
         ]);
         const rows = await db.kysely
           .selectFrom('checkpoints')
@@ -186,6 +187,7 @@ for (const dialect of testDialects()) {
           ['0002_trial_summaries', 'Success'],
           ['0003_checkpoint_crc32c', 'Success'],
           ['0004_access_tokens', 'Success'],
+          ['0005_model_registry', 'Success'],
         ]);
         const counts = await db.kysely
           .selectFrom('checkpoint_counts')
