@@ -144,3 +144,23 @@ export function runPythonArgv(
     child.once('close', (code) => resolveRun({ code, stdout, stderr }));
   });
 }
+
+/** The modules Determined's CLI imports beyond its SDK's, and their Debian packages. */
+const CLI_MODULES: Record<string, string> = {
+  termcolor: 'python3-termcolor',
+  tabulate: 'python3-tabulate',
+  packaging: 'python3-packaging',
+  dateutil: 'python3-dateutil',
+  OpenSSL: 'python3-openssl',
+  argcomplete: 'python3-argcomplete',
+};
+
+/** Why Determined's CLI cannot run here (beyond its SDK), with the packages to install; else undefined. */
+export function missingCliModules(): string | undefined {
+  const absent = Object.keys(CLI_MODULES).filter(
+    (name) => spawnSync(PYTHON, ['-c', `import ${name}`], { stdio: 'ignore' }).status !== 0,
+  );
+  return absent.length === 0
+    ? undefined
+    : `${PYTHON} cannot import ${absent.join(', ')} (apt-get install -y ${absent.map((m) => CLI_MODULES[m]).join(' ')})`;
+}

@@ -16,6 +16,8 @@ export const ROUTES = {
   experimentByExternalId: '/api/v1/experiments/by-external-id/:externalExperimentId',
   experimentTrials: '/api/v1/experiments/:experimentId/trials',
   experimentCheckpoints: '/api/v1/experiments/:experimentId/checkpoints',
+  /** Determined's legacy dry run of a checkpoint GC policy (no `/api/v1`, as upstream). */
+  experimentPreviewGc: '/experiments/:experimentId/preview_gc',
   trials: '/api/v1/trials',
   /** Determined's CompareTrials: downsampled metric series of one or more trials. */
   trialsTimeSeries: '/api/v1/trials/time-series',
@@ -36,6 +38,10 @@ export const ROUTES = {
   checkpoints: '/api/v1/checkpoints',
   checkpoint: '/api/v1/checkpoints/:checkpointUuid',
   checkpointsRm: '/api/v1/checkpoints/rm',
+  /** Determined-TS extension: delete many checkpoints (named, or of experiments or trials). */
+  checkpointsBulkDelete: '/api/v1/checkpoints/bulk-delete',
+  /** Determined-TS extension (admins): orphaned files and missing files, both ways; dry run by default. */
+  storageReconcile: '/api/v1/storage/reconcile',
   checkpointMetadata: '/api/v1/checkpoints/:checkpointUuid/metadata',
   checkpointMetrics: '/api/v1/checkpoints/:checkpointUuid/metrics',
   checkpointArchive: '/checkpoints/:checkpointUuid',

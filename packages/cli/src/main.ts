@@ -7,6 +7,7 @@ import { registerCheckpoint } from './commands/checkpoint.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerMaster } from './commands/master.js';
 import { registerModel } from './commands/model.js';
+import { registerStorage } from './commands/storage.js';
 import { registerToken } from './commands/token.js';
 import { registerTrial } from './commands/trial.js';
 import { registerUser } from './commands/user.js';
@@ -66,6 +67,7 @@ function buildProgram(io: CliIo): Command {
   registerCheckpoint(program, ctx);
   registerModel(program, ctx);
   registerMaster(program, ctx);
+  registerStorage(program, ctx);
   registerDemo(program, ctx);
   return program;
 }

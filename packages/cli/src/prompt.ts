@@ -51,7 +51,57 @@ export async function promptLine(io: CliIo, prompt: string): Promise<string> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: stdin, output: io.stderr });
   try {
-    return (await rl.question(prompt)).trim();
+    // Ctrl-C aborts `io.signal` (bin.ts catches SIGINT): the wait for the line ends with it.
+    const answer =
+      io.signal === undefined
+        ? await rl.question(prompt)
+        : await rl.question(prompt, { signal: io.signal });
+    return answer.trim();
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * Asks until the answer is y, yes, n or no (any case), as Determined's CLI does; the end of input
+ * means no. Lines typed ahead are kept, so `y` may already be waiting.
+ */
+export async function askYesNo(io: CliIo, prompt: string): Promise<boolean> {
+  const stdin = io.stdin;
+  if (stdin === undefined) {
+    return false;
+  }
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: stdin, terminal: false });
+  const lines = rl[Symbol.asyncIterator]();
+  // Ctrl-C aborts `io.signal` (bin.ts catches SIGINT), which must end the wait for a line too.
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = (): void => reject(new Error('interrupted'));
+    if (io.signal?.aborted === true) {
+      onAbort();
+    }
+    io.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {
+    // Observed by the race below; this keeps an abort after the answer from going unhandled.
+  });
+  try {
+    for (;;) {
+      io.stderr.write(prompt);
+      const next = await Promise.race([lines.next(), aborted]);
+      if (next.done === true) {
+        io.stderr.write('\n');
+        return false;
+      }
+      const answer = String(next.value).trim().toLowerCase();
+      if (answer === 'y' || answer === 'yes') {
+        return true;
+      }
+      if (answer === 'n' || answer === 'no') {
+        return false;
+      }
+      io.stderr.write("Please respond with 'y' or 'n'\n");
+    }
   } finally {
     rl.close();
   }

@@ -1,7 +1,6 @@
 // Determined's own `det token` (v0.38.1's Python CLI) against our master over loopback: create
 // for a user by name, list, describe, edit, revoke and log in with a token, as its argparse
 // commands call the API. Skips when Python, the harness or the CLI's modules are absent.
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,27 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loopbackMaster } from '../../sdk/test/core-helpers.js';
 import type { TestMaster } from '../../sdk/test/core-helpers.js';
-import { PYTHON, findPythonSdk, harnessDir, runPythonArgv } from '../../../test/python-harness.js';
-
-/** The modules Determined's CLI imports beyond its SDK's, and their Debian packages. */
-const CLI_MODULES: Record<string, string> = {
-  termcolor: 'python3-termcolor',
-  tabulate: 'python3-tabulate',
-  packaging: 'python3-packaging',
-  dateutil: 'python3-dateutil',
-  OpenSSL: 'python3-openssl',
-  argcomplete: 'python3-argcomplete',
-};
+import {
+  findPythonSdk,
+  harnessDir,
+  missingCliModules,
+  runPythonArgv,
+} from '../../../test/python-harness.js';
 
 const prerequisites = findPythonSdk();
-const absentModules = Object.keys(CLI_MODULES).filter(
-  (name) => spawnSync(PYTHON, ['-c', `import ${name}`], { stdio: 'ignore' }).status !== 0,
-);
-const missing =
-  prerequisites.missing ??
-  (absentModules.length === 0
-    ? undefined
-    : `${PYTHON} cannot import ${absentModules.join(', ')} (apt-get install -y ${absentModules.map((m) => CLI_MODULES[m]).join(' ')})`);
+const missing = prerequisites.missing ?? missingCliModules();
 if (missing !== undefined) {
   process.stderr.write(`det token interop test skipped: missing ${missing}\n`);
 }

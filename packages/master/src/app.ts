@@ -15,14 +15,19 @@ import { archiveRoutes } from './routes/archive.js';
 import { authRoutes, PUBLIC_AUTH_PATHS } from './routes/auth.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { experimentRoutes } from './routes/experiments.js';
+import { gcRoutes } from './routes/gc.js';
 import { masterRoutes, PUBLIC_MASTER_PATHS } from './routes/master.js';
 import { modelRoutes } from './routes/models.js';
+import { reconcileRoutes } from './routes/reconcile.js';
 import { taskLogRoutes } from './routes/task-logs.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { trialChartRoutes } from './routes/trial-charts.js';
 import { trialRoutes } from './routes/trials.js';
 import { webRoutes } from './routes/web.js';
 import { authenticate } from './services/users.js';
+
+/** `ROUTES.experimentPreviewGc`, matched with any id (a bad one is the route's 400). */
+const GC_PREVIEW_PATH = /^\/experiments\/[^/]+\/preview_gc\/?$/;
 
 const PUBLIC_PATHS = new Set<string>([...PUBLIC_AUTH_PATHS, ...PUBLIC_MASTER_PATHS]);
 
@@ -108,6 +113,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', tokenRoutes(deps));
   app.route('/', masterRoutes(deps));
   app.route('/', experimentRoutes(deps));
+  app.route('/', gcRoutes(deps));
+  app.route('/', reconcileRoutes(deps));
   // Before the trial routes: `/api/v1/trials/time-series` is not a trial id.
   app.route('/', trialChartRoutes(deps));
   app.route('/', trialRoutes(deps));
@@ -158,7 +165,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   return app;
 }
 
-/** Routes that need a session: the API, the archive download and the log sink. */
+/**
+ * Routes that need a session: the API, the archive download, the GC preview and the log sink.
+ * Only the preview under `/experiments/`: the rest of it is the web UI's pages.
+ */
 function isApiPath(path: string): boolean {
-  return path.startsWith('/api/') || path.startsWith('/checkpoints/') || path === '/task-logs';
+  return (
+    path.startsWith('/api/') ||
+    path.startsWith('/checkpoints/') ||
+    GC_PREVIEW_PATH.test(path) ||
+    path === '/task-logs'
+  );
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -295,6 +295,76 @@ describe('startMaster', () => {
       clusterId: string;
     };
     expect(again.clusterId).toBe(info.clusterId);
+  });
+
+  it('finishes at start the checkpoint deletions a stopped master left half-done', async () => {
+    const d = await dir();
+    const config = configOf(loadConfig(['--port', '0', '--data-dir', d], {}));
+    const storage = String(config.checkpointStorage.container_path);
+    const first = await startMaster(config, silentLogger);
+    const api = async (
+      url: string,
+      token: string,
+      method: string,
+      path: string,
+      body?: unknown,
+    ) => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}` },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      expect(res.status, `${method} ${path}: ${await res.clone().text()}`).toBe(200);
+      return (await res.json()) as Record<string, { id: number; taskId: string; state: string }>;
+    };
+    const login = await fetch(`${first.url}/api/v1/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ username: 'determined', password: '' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const { experiment } = await api(first.url, token, 'POST', '/api/v1/experiments', {
+      config: '{name: resume}',
+      unmanaged: true,
+    });
+    const { trial } = await api(first.url, token, 'POST', '/api/v1/trials', {
+      experimentId: experiment!.id,
+      unmanaged: true,
+    });
+    await api(first.url, token, 'POST', `/api/v1/trials/${trial!.id}/start`, { resume: false });
+    const uuid = '00000000-0000-4000-8000-00000000d001';
+    await mkdir(join(storage, uuid), { recursive: true });
+    await writeFile(join(storage, uuid, 'model.bin'), Buffer.alloc(64));
+    await api(first.url, token, 'POST', '/api/v1/checkpoints', {
+      uuid,
+      taskId: trial!.taskId,
+      state: 'STATE_COMPLETED',
+      resources: { 'model.bin': '64' },
+      metadata: { steps_completed: 1 },
+    });
+    // What a master killed between recording the intent and marking the checkpoint leaves.
+    const { id } = await first.db.kysely
+      .selectFrom('checkpoints')
+      .select('id')
+      .where('uuid', '=', uuid)
+      .executeTakeFirstOrThrow();
+    await first.db.kysely
+      .insertInto('checkpoint_deletions')
+      .values({ checkpoint_id: id, requested_at: Date.now(), reason: 'test' })
+      .execute();
+    await first.close();
+
+    const second = await startMaster(config, silentLogger);
+    cleanups.push(() => second.close());
+    let state = '';
+    for (let i = 0; i < 200 && state !== 'STATE_DELETED'; i++) {
+      const { checkpoint } = await api(second.url, token, 'GET', `/api/v1/checkpoints/${uuid}`);
+      state = checkpoint!.state;
+      if (state !== 'STATE_DELETED') {
+        await new Promise((done) => setTimeout(done, 50));
+      }
+    }
+    expect(state).toBe('STATE_DELETED');
+    await expect(stat(join(storage, uuid))).rejects.toThrow(/ENOENT/);
   });
 
   it('serves the web UI from --web-root, with the API beside it', async () => {

@@ -8,6 +8,7 @@ import type { Db } from './db/connect.js';
 import { ConfigError } from './errors.js';
 import { createMasterServer } from './http-server.js';
 import type { Logger } from './logger.js';
+import { resumePendingDeletions } from './services/checkpoint-gc.js';
 import { normalizeStorageConfig } from './services/config.js';
 import { HttpError } from './errors.js';
 
@@ -79,7 +80,8 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     await db.close();
     throw err;
   }
-  const app = createApp({ db, settings, clock: Date.now, logger });
+  const deps = { db, settings, clock: Date.now, logger };
+  const app = createApp(deps);
   const http = createMasterServer(app.fetch, config);
   let address;
   try {
@@ -88,15 +90,24 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     await db.close();
     throw err;
   }
+  // Deletions a killed master left half-done: finished in the background, stopped at shutdown.
+  const stopResuming = new AbortController();
+  const resuming = resumePendingDeletions(deps, stopResuming.signal).catch((err: unknown) => {
+    logger.error('resuming checkpoint deletions failed', {
+      error: err instanceof Error ? err.message : String(err),
+    });
+  });
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   const close = async (timeoutMs: number): Promise<void> => {
+    stopResuming.abort();
     const { inFlight, cut } = await http.drain(timeoutMs);
     if (cut > 0) {
       logger.error('shutdown cut requests still in flight at its bound', { cut, timeoutMs });
     } else if (inFlight > 0) {
       logger.info('shutdown let in-flight requests finish', { inFlight });
     }
+    await resuming;
     await db.close();
   };
   return {

@@ -3,7 +3,6 @@
 // (core_v2), then one SDK process drives a whole model-registry lifecycle and prints a JSON
 // summary that is checked here, and the CLI's model commands run against the same checkpoints.
 // Determined's code is extracted into a scratch dir at run time, never committed.
-import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,23 +11,18 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { PYTHON, findPythonSdk, harnessDir, runPythonArgv } from '../../../test/python-harness.js';
+import {
+  findPythonSdk,
+  harnessDir,
+  missingCliModules,
+  runPythonArgv,
+} from '../../../test/python-harness.js';
 import { loadConfig } from '../src/config.js';
 import type { DialectName } from '../src/db/dialect.js';
 import { silentLogger } from '../src/logger.js';
 import { startMaster } from '../src/server.js';
 import type { RunningMaster } from '../src/server.js';
 import { testDialects } from './helpers.js';
-
-/** Modules Determined's CLI imports beyond its SDK's, and their Debian packages. */
-const CLI_MODULES: Record<string, string> = {
-  termcolor: 'python3-termcolor',
-  tabulate: 'python3-tabulate',
-  packaging: 'python3-packaging',
-  dateutil: 'python3-dateutil',
-  OpenSSL: 'python3-openssl',
-  argcomplete: 'python3-argcomplete',
-};
 
 /**
  * `seed` reports two checkpoints (steps 10 and 20) of one unmanaged trial from the trees under
@@ -222,13 +216,7 @@ interface Seeded {
 }
 
 const prerequisites = findPythonSdk();
-const absentCliModules = Object.keys(CLI_MODULES).filter(
-  (name) => spawnSync(PYTHON, ['-c', `import ${name}`], { stdio: 'ignore' }).status !== 0,
-);
-const cliMissing =
-  absentCliModules.length === 0
-    ? undefined
-    : `${PYTHON} cannot import ${absentCliModules.join(', ')} (apt-get install -y ${absentCliModules.map((m) => CLI_MODULES[m]).join(' ')})`;
+const cliMissing = missingCliModules();
 if (prerequisites.missing !== undefined) {
   process.stderr.write(`python-registry.test.ts skipped: missing ${prerequisites.missing}\n`);
 } else if (cliMissing !== undefined) {

@@ -21,6 +21,15 @@ export type {
   ListCheckpointsOptions,
 } from './api/checkpoints.js';
 export { listExperiments, listTrials } from './api/experiments.js';
+export { previewGc, setGcPolicy } from './api/gc.js';
+export { reconcileStorage } from './api/storage.js';
+export type {
+  CheckpointFileMismatch,
+  ReconcileResult,
+  ReconcileStorageOptions,
+  StorageOrphan,
+} from './api/storage.js';
+export type { GcCheckpoint, GcPolicy, GcPreview, GcResult, GcSummary } from './api/gc.js';
 export type { ExperimentSortKey, ListExperimentsOptions, TrialSortKey } from './api/experiments.js';
 export { getCheckpointMarkers, getTrialLogs, getTrialMetricSeries } from './api/metrics.js';
 export type { MetricSeriesOptions, TrialLogsOptions } from './api/metrics.js';

@@ -8,6 +8,7 @@ import { downloadWithProgress, printDownload, withDownloadOptions } from '../dow
 import type { DownloadCommandOptions } from '../download.js';
 import { printLoaded, summarizeLoaded } from '../loaded.js';
 import { UsageError } from '../errors.js';
+import { registerCheckpointGc } from './gc.js';
 import { printCheckpoint } from '../views.js';
 
 /** `det checkpoint …` (alias `c`). */
@@ -81,6 +82,8 @@ export function registerCheckpoint(program: Command, ctx: CommandContext): void 
         `Removed files matching ${options.glob.join(', ')} from ${uuids.length} checkpoint(s).\n`,
       );
     });
+
+  registerCheckpointGc(checkpoint, ctx);
 }
 
 async function fetchCheckpoint(ctx: CommandContext, uuid: string): Promise<Checkpoint> {

@@ -7,6 +7,7 @@ import { nonNegativeInt, positiveInt } from '../args.js';
 import type { CommandContext } from '../context.js';
 import { connect } from '../context.js';
 import { printJson } from '../output.js';
+import { registerSetGcPolicy } from './gc.js';
 import { printCheckpoints, printExperiments, printTrials } from '../views.js';
 
 const SORT_KEYS: ExperimentSortKey[] = [
@@ -25,7 +26,10 @@ const SORT_KEYS: ExperimentSortKey[] = [
 
 /** `det experiment …` (alias `e`). */
 export function registerExperiment(program: Command, ctx: CommandContext): void {
-  const experiment = program.command('experiment').alias('e').description('inspect experiments');
+  const experiment = program
+    .command('experiment')
+    .alias('e')
+    .description('inspect experiments and set their checkpoint GC policy');
 
   experiment
     .command('list')
@@ -123,4 +127,9 @@ export function registerExperiment(program: Command, ctx: CommandContext): void 
       }
       printCheckpoints(ctx.io, checkpoints, options.json === true);
     });
+
+  registerSetGcPolicy(
+    experiment.command('set').description("change an experiment's settings"),
+    ctx,
+  );
 }

@@ -219,6 +219,13 @@ export interface TrialSourceInfosTable {
   type: string;
 }
 
+export interface CheckpointDeletionsTable {
+  checkpoint_id: number;
+  requested_at: number;
+  /** Why: `gc-policy` (experiment N), `delete` (a DELETE /api/v1/checkpoints). */
+  reason: string;
+}
+
 export interface Database {
   cluster_info: ClusterInfoTable;
   users: UsersTable;
@@ -236,6 +243,7 @@ export interface Database {
   model_aliases: ModelAliasesTable;
   model_alias_events: ModelAliasEventsTable;
   trial_source_infos: TrialSourceInfosTable;
+  checkpoint_deletions: CheckpointDeletionsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

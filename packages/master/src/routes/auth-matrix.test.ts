@@ -194,6 +194,12 @@ for (const dialect of testDialects()) {
           fragment: 'only admins may create access tokens for other users',
         },
         {
+          method: 'POST',
+          path: '/api/v1/storage/reconcile',
+          body: {},
+          fragment: 'only admins may reconcile storage: access denied',
+        },
+        {
           method: 'GET',
           path: '/api/v1/tokens?username=admin',
           fragment: "only admins may list other users' access tokens",

@@ -18,6 +18,7 @@ import {
   readBody,
   timestamp,
 } from '../http.js';
+import { DELETABLE_STATES, bulkDelete } from '../services/bulk-delete.js';
 import { checkpointDtos } from '../services/checkpoint-dto.js';
 import { removeCheckpointFiles } from '../services/checkpoint-files.js';
 import {
@@ -57,6 +58,15 @@ const reportBody = z.object({
   storageId: z.number().int().positive().nullish(),
   digests: z.record(z.string(), z.string()).nullish(),
   crc32c: z.record(z.string(), z.string()).nullish(),
+});
+
+const positiveId = int32.refine((n) => n > 0, 'expected a positive id');
+const bulkDeleteBody = z.object({
+  checkpointUuids: z.array(uuid).max(10_000).default([]),
+  experimentIds: z.array(positiveId).max(1000).default([]),
+  trialIds: z.array(positiveId).max(10_000).default([]),
+  states: z.array(z.enum(DELETABLE_STATES)).default([]),
+  dryRun: z.boolean().default(false),
 });
 
 const trialSourceInfoBody = z.object({
@@ -123,6 +133,11 @@ export function checkpointRoutes(deps: AppDeps): Hono<AppEnv> {
     const body = await readBody(c, z.object({ checkpointUuids: z.array(uuid).min(1) }));
     await removeCheckpointFiles(deps, body.checkpointUuids, ['**'], { wholeCheckpoint: true });
     return c.json({});
+  });
+
+  app.post(ROUTES.checkpointsBulkDelete, async (c) => {
+    const body = await readBody(c, bulkDeleteBody);
+    return c.json(await bulkDelete(deps, body));
   });
 
   app.post(ROUTES.checkpointsRm, async (c) => {

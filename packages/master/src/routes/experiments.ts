@@ -15,7 +15,17 @@ import { z } from 'zod';
 
 import type { AppDeps, AppEnv } from '../context.js';
 import { badRequest } from '../errors.js';
-import { parseEnum, pathId, queryAll, queryEnum, queryInt, queryOne, readBody } from '../http.js';
+import {
+  int32,
+  parseEnum,
+  pathId,
+  queryAll,
+  queryEnum,
+  queryInt,
+  queryOne,
+  readBody,
+} from '../http.js';
+import { setGcPolicy } from '../services/checkpoint-gc.js';
 import { checkpointDtos } from '../services/checkpoint-dto.js';
 import { listCheckpoints } from '../services/checkpoint-list.js';
 import { createExperiment, experimentDtos, getExperiment } from '../services/experiments.js';
@@ -27,6 +37,19 @@ const createBody = z.object({
   unmanaged: z.boolean().default(false),
   activate: z.boolean().optional(),
   projectId: z.number().optional(),
+});
+
+const policyCount = int32.refine((n) => n >= 0, 'expected a count ≥ 0').nullish();
+/** Unknown keys are kept, to be refused by name. */
+const patchBody = z.looseObject({
+  id: int32.nullish(),
+  checkpointStorage: z
+    .object({
+      saveExperimentBest: policyCount,
+      saveTrialBest: policyCount,
+      saveTrialLatest: policyCount,
+    })
+    .nullish(),
 });
 
 /** Reads `states` (repeatable) as checkpoint states. */
@@ -114,6 +137,34 @@ export function experimentRoutes(deps: AppDeps): Hono<AppEnv> {
       limit: queryInt(c, 'limit', { min: 0 }) ?? 0,
     });
     return c.json({ experiments: await experimentDtos(deps, rows), pagination });
+  });
+
+  // Determined's PATCH: only `checkpointStorage` (the GC policy) is taken; the SDK and CLI send
+  // all three, and a missing one means 0 as upstream (proto3 int32 without presence).
+  app.patch(ROUTES.experiment, async (c) => {
+    const id = pathId(c, 'experimentId');
+    const body = await readBody(c, patchBody);
+    // Determined's clients patch name, description, notes, labels… through this route too: say
+    // so rather than answer 200 for a change that was not made.
+    const unsupported = Object.keys(body).filter((k) => k !== 'id' && k !== 'checkpointStorage');
+    if (unsupported.length > 0) {
+      throw badRequest(
+        `this master changes only checkpointStorage (the GC policy) of an experiment, not ${unsupported.join(', ')}`,
+      );
+    }
+    if (body.id != null && body.id !== id) {
+      throw badRequest(`id ${body.id} in the body differs from ${id} in the path`);
+    }
+    const gc =
+      body.checkpointStorage == null
+        ? undefined
+        : await setGcPolicy(deps, id, {
+            saveExperimentBest: body.checkpointStorage.saveExperimentBest ?? 0,
+            saveTrialBest: body.checkpointStorage.saveTrialBest ?? 0,
+            saveTrialLatest: body.checkpointStorage.saveTrialLatest ?? 0,
+          });
+    const [experiment] = await experimentDtos(deps, [await getExperiment(deps, id)]);
+    return c.json({ experiment, ...(gc === undefined ? {} : { gc }) });
   });
 
   app.get(ROUTES.experiment, async (c) =>

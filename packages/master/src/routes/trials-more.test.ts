@@ -548,6 +548,11 @@ describeEachDialect('trial routes', ({ master }) => {
       unmanaged: true,
     });
     expect(((await put.json()) as { experiment: { name: string } }).experiment.name).toBe('nt2');
+    const gc = await send('PATCH', `/api/v1/experiments/${experimentId}`, {
+      id: experimentId,
+      checkpointStorage: { saveExperimentBest: 0, saveTrialBest: 1, saveTrialLatest: 1 },
+    });
+    expect(((await gc.json()) as { gc: { deleted: unknown[] } }).gc.deleted).toEqual([]);
     const tr = await send('POST', ROUTES.trials, { experimentId, unmanaged: true });
     const trial = ((await tr.json()) as { trial: TrialDto }).trial;
     const tr2 = await send('PUT', ROUTES.trials, {
@@ -618,6 +623,8 @@ describeEachDialect('trial routes', ({ master }) => {
       checkpoints: [{ uuid, resources: { resources: { 'a.bin': '1' } } }],
     });
     await send('POST', ROUTES.checkpointsRm, { checkpointUuids: [uuid], checkpointGlobs: [] });
+    await send('POST', ROUTES.checkpointsBulkDelete, { checkpointUuids: [uuid], dryRun: true });
+    await send('POST', ROUTES.storageReconcile, { graceSeconds: 3600 }, { token: admin });
     await send('DELETE', ROUTES.checkpoints, { checkpointUuids: [uuid] });
     await send('POST', ROUTES.taskLogs, [{ task_id: trial.taskId, log: 'x' }]);
     const created = await send(

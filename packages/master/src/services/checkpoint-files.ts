@@ -6,6 +6,7 @@ import { HttpError, badRequest } from '../errors.js';
 import { storageConfigs } from './checkpoint-dto.js';
 import { getRows, lockRow, setResources } from './checkpoints.js';
 import { parseJsonObject } from './json.js';
+import { dropIntent, recordIntents } from './deletion-intents.js';
 import { refuseRegistered } from './registered-checkpoints.js';
 import { deleteFromStore, openStore, storeFailure } from './storage.js';
 import type { StorageRefusal } from './storage.js';
@@ -37,7 +38,11 @@ export async function removeCheckpointFiles(
   if (globs.length === 0) {
     return;
   }
-  await refuseRegistered(deps.db.kysely, rows, 'deleted');
+  // A partial rm checks registration here; a whole-checkpoint delete records its intents below,
+  // in the transaction that checks it.
+  if (!wholeCheckpoint) {
+    await refuseRegistered(deps.db.kysely, rows, 'deleted');
+  }
   const storages = await storageConfigs(deps.db.kysely, rows);
   const stores = new Map<string, CheckpointStore>();
   for (const row of rows) {
@@ -50,6 +55,9 @@ export async function removeCheckpointFiles(
       await openStore(deps.settings, storages.get(row.uuid) ?? {}, row.uuid, refuse),
     );
   }
+  // Deleting whole checkpoints: an intent each, so a crash half-way is finished at start and a
+  // registration cannot slip in between the check and the files going.
+  const pending = wholeCheckpoint ? new Set(await recordIntents(deps, rows, 'delete')) : undefined;
   const matches = picomatch(globs as string[], { dot: true });
   const failures: HttpError[] = [];
   for (const row of rows) {
@@ -70,6 +78,9 @@ export async function removeCheckpointFiles(
         throw failure; // a bug, not the store: nothing more is tried
       }
       failures.push(failure);
+      if (pending?.has(row.id) === true) {
+        await dropIntent(deps.db.kysely, row.id);
+      }
       continue;
     }
     await deps.db.kysely.transaction().execute(async (trx) => {
@@ -78,6 +89,9 @@ export async function removeCheckpointFiles(
       const current = await lockRow(trx, row.id);
       const left = Object.entries(parseJsonObject(current.resources) as Record<string, number>);
       await setResources(trx, current, Object.fromEntries(left.filter(([p]) => !gone.has(p))));
+      if (pending?.has(row.id) === true) {
+        await dropIntent(trx, row.id);
+      }
     });
   }
   const [first] = failures;

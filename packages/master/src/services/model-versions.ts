@@ -12,6 +12,8 @@ import type { Database, ModelRow, ModelVersionRow } from '../db/schema.js';
 import { HttpError, badRequest, forbidden, notFound } from '../errors.js';
 import { isUuid } from '../http.js';
 import { checkpointDtos } from './checkpoint-dto.js';
+import { lockRow } from './checkpoints.js';
+import { isBeingDeleted } from './deletion-intents.js';
 import { paginate } from './checkpoint-list.js';
 import { parseJsonObject } from './json.js';
 import { checkLabels, findModel, lockModel, modelDto, sameJson, stringArray } from './models.js';
@@ -210,6 +212,14 @@ export async function registerVersion(
       .executeTakeFirst();
     if (checkpoint === undefined) {
       throw notFound('checkpoint', uuid);
+    }
+    // Locked, so a deletion recording its intent now waits for this registration or is seen.
+    await lockRow(trx, checkpoint.id);
+    if (await isBeingDeleted(trx, checkpoint.id)) {
+      throw new HttpError(
+        'failed_precondition',
+        `checkpoint ${uuid} is being deleted and cannot be registered`,
+      );
     }
     if (checkpoint.state !== 'STATE_COMPLETED') {
       throw new HttpError(

@@ -5,6 +5,7 @@ import { getExperiment } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
 import { BestCheckpointsTable } from '../components/BestCheckpointsTable';
+import { CheckpointStorage } from '../components/CheckpointStorage';
 import { ExperimentConfig } from '../components/ExperimentConfig';
 import { NotFound } from '../components/NotFound';
 import { QueryError } from '../components/QueryError';
@@ -59,6 +60,7 @@ function Experiment({ id }: { id: number }) {
       <ExperimentConfig experiment={e} />
       <TrialsTable experiment={e} />
       <BestCheckpointsTable experiment={e} />
+      <CheckpointStorage experiment={e} />
     </main>
   );
 }

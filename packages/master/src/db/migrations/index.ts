@@ -6,6 +6,7 @@ import { trialSummaries } from './0002_trial_summaries.js';
 import { checkpointCrc32c } from './0003_checkpoint_crc32c.js';
 import { accessTokens } from './0004_access_tokens.js';
 import { modelRegistry } from './0005_model_registry.js';
+import { checkpointDeletions } from './0006_checkpoint_deletions.js';
 
 /** Every migration, in order. Names are permanent once shipped. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
@@ -15,5 +16,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0003_checkpoint_crc32c': checkpointCrc32c(),
     '0004_access_tokens': accessTokens(dialect),
     '0005_model_registry': modelRegistry(dialect),
+    '0006_checkpoint_deletions': checkpointDeletions(dialect),
   };
 }

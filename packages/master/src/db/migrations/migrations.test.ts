@@ -148,6 +148,7 @@ for (const dialect of testDialects()) {
           ['0003_checkpoint_crc32c', 'Success'],
           ['0004_access_tokens', 'Success'],
           ['0005_model_registry', 'Success'],
+          ['0006_checkpoint_deletions', 'Success'],
         ]);
         const rows = await db.kysely
           .selectFrom('checkpoints')
@@ -188,6 +189,7 @@ for (const dialect of testDialects()) {
           ['0003_checkpoint_crc32c', 'Success'],
           ['0004_access_tokens', 'Success'],
           ['0005_model_registry', 'Success'],
+          ['0006_checkpoint_deletions', 'Success'],
         ]);
         const counts = await db.kysely
           .selectFrom('checkpoint_counts')
