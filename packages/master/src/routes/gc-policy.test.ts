@@ -170,6 +170,38 @@ describeEachDialect('GC policy', ({ master }) => {
     expect(intents).toEqual([]);
   });
 
+  it('deletes nothing from a directory storage whose root the master does not see', async () => {
+    const m = master();
+    // The trainer's path, not mounted on the master's machine (Determined's GC would mark its
+    // checkpoints DELETED as if their files were gone).
+    const absent = join(m.storageDir, 'not-mounted');
+    const s = await seedTrial(m, { storage: `{type: directory, container_path: ${absent}}` });
+    const old = await reportCheckpoint(m, s, 100);
+    await reportCheckpoint(m, s, 200);
+    const answer = (await (
+      await patch(m, s.token, s.experimentId, {
+        saveExperimentBest: 0,
+        saveTrialBest: 0,
+        saveTrialLatest: 1,
+      })
+    ).json()) as GcAnswer;
+    expect(answer.gc.deleted).toEqual([]);
+    expect(answer.gc.failed.map((f) => f.uuid)).toEqual([old]);
+    expect(answer.gc.failed[0]?.error).toContain(
+      `its storage root ${absent} is not a directory on the master`,
+    );
+    expect(await stateOf(m, s.token, old)).toBe('STATE_COMPLETED');
+    await expectError(
+      await m.request('DELETE', '/api/v1/checkpoints', {
+        token: s.token,
+        body: { checkpointUuids: [old] },
+      }),
+      502,
+      `its storage root ${absent} is not a directory on the master`,
+    );
+    expect(await stateOf(m, s.token, old)).toBe('STATE_COMPLETED');
+  });
+
   it('finishes a deletion a killed master left half-done, and refuses to register it meanwhile', async () => {
     const m = master();
     const t = await twoTrials(m);

@@ -1,5 +1,5 @@
 import { lstat, readdir, rmdir } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
 import {
@@ -153,6 +153,7 @@ export async function deleteFromStore(
   resources: Record<string, number>,
   { wholeCheckpoint }: { wholeCheckpoint: boolean },
 ): Promise<Set<string>> {
+  await requireStorageRoot(store);
   // An empty batch is no request at all.
   const gone = paths.length === 0 ? new Set<string>() : await store.remove(paths);
   if (Object.keys(resources).every((p) => gone.has(p))) {
@@ -164,6 +165,35 @@ export async function deleteFromStore(
     }
   }
   return gone;
+}
+
+/**
+ * For a local store, refuses to go on when the storage root itself (the directory checkpoint
+ * directories live in) is missing: a path not mounted on the master's machine would make every
+ * file look deleted while it is still on the trainer's disk (Determined's GC marks such
+ * checkpoints DELETED). A missing checkpoint directory under an existing root is deleted.
+ */
+async function requireStorageRoot(store: CheckpointStore): Promise<void> {
+  const checkpointDir = localRoot(store);
+  if (checkpointDir === undefined) {
+    return;
+  }
+  const root = dirname(checkpointDir);
+  try {
+    if ((await lstat(root)).isDirectory()) {
+      return;
+    }
+  } catch (err: unknown) {
+    if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') {
+      throw err;
+    }
+  }
+  throw Object.assign(
+    new Error(
+      `its storage root ${root} is not a directory on the master (not mounted here?); nothing was deleted`,
+    ),
+    { code: 'ENOENT' },
+  );
 }
 
 /** Removes a checkpoint directory itself when nothing is left in it. */
