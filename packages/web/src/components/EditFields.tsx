@@ -1,5 +1,7 @@
 import { useId } from 'react';
 
+import { QueryError } from './QueryError';
+
 /** A labels input for the registry editors: comma-separated, as `parseLabels` reads them. */
 export function LabelsField({
   value,
@@ -53,10 +55,42 @@ export function MetadataField({
 }
 
 /** A problem found in the form before anything was sent. */
-export function FormProblem({ problem }: { problem: string | undefined }) {
+function FormProblem({ problem }: { problem: string | undefined }) {
   return problem === undefined ? null : (
     <p role="alert" className="error">
       {problem}
     </p>
+  );
+}
+
+/**
+ * The end of a registry editor: Save and Cancel (both off while saving), then the problem found
+ * before sending, or the master's refusal.
+ */
+export function EditFormEnd({
+  pending,
+  onCancel,
+  problem,
+  error,
+}: {
+  pending: boolean;
+  onCancel: () => void;
+  problem: string | undefined;
+  /** What the master answered, when the save failed. */
+  error: unknown;
+}) {
+  return (
+    <>
+      <p className="actions">
+        <button type="submit" disabled={pending}>
+          Save
+        </button>
+        <button type="button" onClick={onCancel} disabled={pending}>
+          Cancel
+        </button>
+      </p>
+      <FormProblem problem={problem} />
+      {error === undefined ? null : <QueryError error={error} />}
+    </>
   );
 }

@@ -12,7 +12,7 @@ import { useRefreshModels } from '../hooks/useRefreshModels';
 import { NO_VALUE, formatCount, formatDateTime } from '../lib/format';
 import { buildRegistryPatch, formatMetadata } from '../lib/models';
 import { modelPath, modelsPath } from '../lib/paths';
-import { FormProblem, LabelsField, MetadataField } from './EditFields';
+import { EditFormEnd, LabelsField, MetadataField } from './EditFields';
 import { Labels } from './Labels';
 import { QueryError } from './QueryError';
 
@@ -205,16 +205,12 @@ function ModelEditForm({ model, onDone }: { model: ModelData; onDone: () => void
         <textarea rows={6} value={notes} onChange={(e) => setNotes(e.target.value)} />
       </label>
       <MetadataField value={metadata} onChange={setMetadata} />
-      <p className="actions">
-        <button type="submit" disabled={save.isPending}>
-          Save
-        </button>
-        <button type="button" onClick={onDone} disabled={save.isPending}>
-          Cancel
-        </button>
-      </p>
-      <FormProblem problem={problem} />
-      {save.isError ? <QueryError error={save.error} /> : null}
+      <EditFormEnd
+        pending={save.isPending}
+        onCancel={onDone}
+        problem={problem}
+        error={save.isError ? save.error : undefined}
+      />
     </form>
   );
 }

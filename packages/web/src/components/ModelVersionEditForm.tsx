@@ -9,8 +9,7 @@ import type { ModelData, ModelVersionData } from '@determined-ts/sdk/client';
 import { useClient } from '../client-context';
 import { useRefreshModels } from '../hooks/useRefreshModels';
 import { buildRegistryPatch, formatMetadata } from '../lib/models';
-import { FormProblem, LabelsField, MetadataField } from './EditFields';
-import { QueryError } from './QueryError';
+import { EditFormEnd, LabelsField, MetadataField } from './EditFields';
 
 /**
  * A version's name, comment, labels, notes and metadata; saves only the fields that changed.
@@ -68,16 +67,12 @@ export function ModelVersionEditForm({
         <textarea rows={4} value={notes} onChange={(e) => setNotes(e.target.value)} />
       </label>
       <MetadataField value={metadata} onChange={setMetadata} />
-      <p className="actions">
-        <button type="submit" disabled={save.isPending}>
-          Save
-        </button>
-        <button type="button" onClick={onDone} disabled={save.isPending}>
-          Cancel
-        </button>
-      </p>
-      <FormProblem problem={problem} />
-      {save.isError ? <QueryError error={save.error} /> : null}
+      <EditFormEnd
+        pending={save.isPending}
+        onCancel={onDone}
+        problem={problem}
+        error={save.isError ? save.error : undefined}
+      />
     </form>
   );
 }
