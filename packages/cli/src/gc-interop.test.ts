@@ -111,7 +111,7 @@ describe.skipIf(missing !== undefined)(
     });
 
     it('with --yes: sets the policy and our master deletes at once', async () => {
-      const s = await seedExperiment(m);
+      const s = await seedExperiment(m, { ended: true });
       const id = s.trial.experimentId;
       const run = await pyDet('', 'experiment', 'set', 'gc-policy', String(id), ...POLICY, '--yes');
       expect(run.code, run.stderr).toBe(0);
@@ -124,7 +124,7 @@ describe.skipIf(missing !== undefined)(
     }, 60_000);
 
     it('without --yes: prints our preview as its table, and "y" collects', async () => {
-      const s = await seedExperiment(m);
+      const s = await seedExperiment(m, { ended: true });
       const id = s.trial.experimentId;
       const run = await pyDet('y\n', 'experiment', 'set', 'gc-policy', String(id), ...POLICY);
       expect(run.code, run.stderr).toBe(0);
@@ -158,7 +158,7 @@ describe.skipIf(missing !== undefined)(
     }, 60_000);
 
     it('without --yes: "n" aborts, and nothing is changed or deleted', async () => {
-      const s = await seedExperiment(m);
+      const s = await seedExperiment(m, { ended: true });
       const before = await after(s);
       const run = await pyDet(
         'n\n',

@@ -7,7 +7,15 @@ import { PassThrough } from 'node:stream';
 import type { FetchLike } from '@determined-ts/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Capture, runDet, seedExperiment, startInProcessMaster } from '../test/helpers.js';
+import {
+  Capture,
+  failed,
+  ok,
+  runDet,
+  seedExperiment,
+  startInProcessMaster,
+  terminal,
+} from '../test/helpers.js';
 import type { DetRun, MasterTarget, SeededExperiment } from '../test/helpers.js';
 
 let master: MasterTarget;
@@ -26,21 +34,6 @@ afterAll(async () => {
 
 const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
 
-function ok(run: DetRun): string {
-  expect(run.stderr, run.stderr).toBe('');
-  expect(run.code).toBe(0);
-  return run.stdout;
-}
-
-/** Checks the run failed with `code` and exactly one line on stderr matching `message`. */
-function failed(run: DetRun, code: number, message: RegExp): void {
-  expect(run.stdout).toBe('');
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr.endsWith('\n')).toBe(true);
-  expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(run.stderr.trimEnd()).toMatch(message);
-}
-
 /** The rows of the first table in `text`, each as header → cell. */
 function rows(text: string): Record<string, string>[] {
   const lines = text
@@ -54,13 +47,6 @@ function rows(text: string): Record<string, string>[] {
     );
   const [head = [], ...body] = lines;
   return body.map((cells) => Object.fromEntries(head.map((h, i) => [h, cells[i] ?? ''])));
-}
-
-/** A stdin that claims to be a terminal and types `text`. */
-function terminal(text: string): NodeJS.ReadableStream & { isTTY: boolean } {
-  const stream = Object.assign(new PassThrough(), { isTTY: true });
-  stream.end(text);
-  return stream;
 }
 
 /** The size of a checkpoint's directory in the master's storage. */
@@ -87,7 +73,7 @@ const PROMPT =
 
 /** Losses 0.5, 0.2, 0.4 at steps 100, 200, 300: the policy keeps [1] and deletes [0] and [2]. */
 async function seeded(): Promise<SeededExperiment & { sizes: number[]; id: string }> {
-  const s = await seedExperiment(master);
+  const s = await seedExperiment(master, { ended: true });
   const sizes = await Promise.all(s.uuids.map(sizeOf));
   return { ...s, sizes, id: String(s.trial.experimentId) };
 }
@@ -105,6 +91,22 @@ async function storedPolicy(id: string): Promise<Record<string, unknown>> {
   const { experiment } = await client.request<ExperimentJson>('GET', `/api/v1/experiments/${id}`);
   return experiment.config.checkpoint_storage;
 }
+
+describe('GC help', () => {
+  it('says experiments are not collected when they end, and what stays of a running trial', async () => {
+    for (const argv of [
+      ['checkpoint', 'gc', '--help'],
+      ['e', 'set', 'gc-policy', '--help'],
+    ]) {
+      const run = await det(...argv);
+      expect(run.code, argv.join(' ')).toBe(0);
+      expect(run.stdout.replace(/\s+/g, ' ')).toContain(
+        'Experiments are not collected when they end',
+      );
+      expect(run.stdout).toContain('The latest checkpoint of a trial that has not ended is kept');
+    }
+  });
+});
 
 describe('det checkpoint gc --dry-run', () => {
   it('prints what the policy would delete and the bytes, deleting nothing', async () => {

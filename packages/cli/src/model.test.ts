@@ -1,12 +1,19 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 
 import type { FetchLike } from '@determined-ts/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runDet, safetensorsBytes, seedExperiment, startInProcessMaster } from '../test/helpers.js';
+import {
+  failed,
+  ok,
+  runDet,
+  safetensorsBytes,
+  seedExperiment,
+  startInProcessMaster,
+  terminal,
+} from '../test/helpers.js';
 import type { DetRun, MasterTarget, SeededExperiment } from '../test/helpers.js';
 
 let master: MasterTarget;
@@ -27,23 +34,8 @@ afterAll(async () => {
 
 const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
 
-function ok(run: DetRun): string {
-  expect(run.stderr, run.stderr).toBe('');
-  expect(run.code).toBe(0);
-  return run.stdout;
-}
-
 function json<T>(run: DetRun): T {
   return JSON.parse(ok(run)) as T;
-}
-
-/** Checks the run failed with `code` and exactly one line on stderr matching `message`. */
-function failed(run: DetRun, code: number, message: RegExp): void {
-  expect(run.stdout).toBe('');
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr.endsWith('\n')).toBe(true);
-  expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(run.stderr.trimEnd()).toMatch(message);
 }
 
 /** The `Key: value` lines printFields writes, up to the first blank line. */
@@ -514,10 +506,3 @@ describe('det model against a master without aliases', () => {
     expect(latest.uuid).toBe(seededPlain.uuids[1]);
   });
 });
-
-/** A stdin that claims to be a terminal and types `text`. */
-function terminal(text: string): NodeJS.ReadableStream & { isTTY: boolean } {
-  const stream = Object.assign(new PassThrough(), { isTTY: true });
-  stream.end(text);
-  return stream;
-}

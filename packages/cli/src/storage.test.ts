@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ReconcileResult } from '@determined-ts/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runDet, seedExperiment, startInProcessMaster } from '../test/helpers.js';
+import { ok, runDet, seedExperiment, startInProcessMaster } from '../test/helpers.js';
 import type { DetRun, MasterTarget, SeededExperiment } from '../test/helpers.js';
 
 let master: MasterTarget;
@@ -29,12 +29,6 @@ afterAll(async () => {
 });
 
 const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
-
-function ok(run: DetRun): string {
-  expect(run.stderr, run.stderr).toBe('');
-  expect(run.code).toBe(0);
-  return run.stdout;
-}
 
 const exists = (path: string): Promise<boolean> =>
   stat(path).then(

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runDet, startInProcessMaster } from '../test/helpers.js';
+import { ok, runDet, startInProcessMaster } from '../test/helpers.js';
 import type { DetRun, MasterTarget } from '../test/helpers.js';
 
 let master: MasterTarget;
@@ -21,12 +21,6 @@ afterAll(async () => {
 });
 
 const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
-
-function ok(run: DetRun): string {
-  expect(run.stderr).toBe('');
-  expect(run.code).toBe(0);
-  return run.stdout;
-}
 
 interface ListedToken {
   id: number;

@@ -1,10 +1,18 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
+
+import { expect } from 'vitest';
 
 import type { CliIo } from '../src/io.js';
 import { main } from '../src/main.js';
-import { createTrial, reportCheckpoint, reportMetrics, testUuid } from '../../sdk/test/master.js';
+import {
+  createTrial,
+  endTrial,
+  reportCheckpoint,
+  reportMetrics,
+  testUuid,
+} from '../../sdk/test/master.js';
 import type { MasterTarget, SeededTrial } from '../../sdk/test/master.js';
 
 export { startInProcessMaster, startLoopbackMaster } from '../../sdk/test/master.js';
@@ -45,6 +53,46 @@ export async function runDet(
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
+/** Checks the run succeeded with nothing on stderr, and returns its stdout. */
+export function ok(run: DetRun): string {
+  expect(run.stderr, run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  return run.stdout;
+}
+
+/** Checks the run failed with `code` and exactly one line on stderr matching `message`. */
+export function failed(run: DetRun, code: number, message: RegExp): void {
+  expect(run.stdout).toBe('');
+  expect(run.code, run.stderr).toBe(code);
+  expect(run.stderr.endsWith('\n')).toBe(true);
+  expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(run.stderr.trimEnd()).toMatch(message);
+}
+
+/** The rows of the table in `text` whose first header is `first`, each as header → cell. */
+export function tableRows(text: string, first: string): Record<string, string>[] {
+  const tables = text.split(/\n(?=┌)/).map((chunk) =>
+    chunk
+      .split('\n')
+      .filter((l) => l.startsWith('│'))
+      .map((l) =>
+        l
+          .split('│')
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      ),
+  );
+  const [head = [], ...body] = tables.find((t) => t[0]?.[0] === first) ?? [];
+  return body.map((cells) => Object.fromEntries(head.map((h, i) => [h, cells[i] ?? ''])));
+}
+
+/** A stdin that claims to be a terminal and types `text`. */
+export function terminal(text: string): NodeJS.ReadableStream & { isTTY: boolean } {
+  const stream = Object.assign(new PassThrough(), { isTTY: true });
+  stream.end(text);
+  return stream;
+}
+
 /** One tensor `w`: float32 [2, 2] = 1, 2, 3, 4, in the safetensors format. */
 export function safetensorsBytes(): Buffer {
   let header = JSON.stringify({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] } });
@@ -65,7 +113,10 @@ export interface SeededExperiment {
 }
 
 /** An experiment with one trial and three checkpoints whose files really exist in storage. */
-export async function seedExperiment(master: MasterTarget): Promise<SeededExperiment> {
+export async function seedExperiment(
+  master: MasterTarget,
+  { ended = false }: { ended?: boolean } = {},
+): Promise<SeededExperiment> {
   const client = await master.login();
   const trial = await createTrial(client, { storageDir: master.storageDir });
   const uuids: string[] = [];
@@ -89,6 +140,9 @@ export async function seedExperiment(master: MasterTarget): Promise<SeededExperi
       resources: Object.fromEntries(Object.entries(files).map(([n, b]) => [n, b.length])),
     });
     uuids.push(uuid);
+  }
+  if (ended) {
+    await endTrial(client, trial);
   }
   return { trial, uuids };
 }

@@ -35,6 +35,18 @@ export async function checkpointAt(
 }
 
 /**
+ * Ends every trial of an experiment (COMPLETED), as a GC at the end of a run sees them: the
+ * latest checkpoint of a trial still running is kept whatever the policy.
+ */
+export async function endTrials(m: TestMaster, experimentId: number): Promise<void> {
+  await m.deps.db.kysely
+    .updateTable('trials')
+    .set({ state: 'STATE_COMPLETED' })
+    .where('experiment_id', '=', experimentId)
+    .execute();
+}
+
+/**
  * Sets a checkpoint's state directly (reports accept only COMPLETED). The per-state counters
  * are left as they were: the selection does not read them.
  */

@@ -20,6 +20,8 @@ export type {
   CheckpointSortAttr,
   ListCheckpointsOptions,
 } from './api/checkpoints.js';
+export { BULK_DELETE_STATES, bulkDeleteCheckpoints } from './api/bulk-delete.js';
+export type { BulkDeleteRequest, BulkDeleteResult, BulkDeleteState } from './api/bulk-delete.js';
 export { listExperiments, listTrials } from './api/experiments.js';
 export { previewGc, setGcPolicy } from './api/gc.js';
 export { reconcileStorage } from './api/storage.js';

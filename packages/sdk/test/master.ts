@@ -74,6 +74,8 @@ export interface MasterTarget {
   /** A client signed in as `determined`, with retries that never wait. */
   login(): Promise<Client>;
   close(): Promise<void>;
+  /** The master's database, in-process only: for the states no API call produces. */
+  db?: Db['kysely'];
 }
 
 async function loginWith(baseUrl: string, fetch: FetchLike): Promise<Client> {
@@ -153,6 +155,7 @@ export async function startInProcessMaster(dialect: DialectName): Promise<Master
       await db.close();
       await dir.cleanup();
     },
+    db: db.kysely,
   };
 }
 
@@ -238,6 +241,16 @@ export async function addTrial(
   return { experimentId, trialId: trial.id, taskId: trial.taskId, runId: trialRunId };
 }
 
+/**
+ * Ends a trial (COMPLETED), as its run does when it finishes. A GC keeps the latest checkpoint
+ * of a trial still running whatever the policy; tests of the policy itself end their trials.
+ */
+export async function endTrial(client: Client, trial: SeededTrial): Promise<void> {
+  await client.request('PATCH', `/api/v1/trials/${trial.trialId}`, {
+    body: { state: 'STATE_COMPLETED' },
+  });
+}
+
 /** Reports metrics of `group` (`validation`, `training`) at `steps`. */
 export async function reportMetrics(
   client: Client,
@@ -302,6 +315,18 @@ export async function markCheckpoint(
   await client.request('PATCH', '/api/v1/checkpoints', {
     body: { checkpoints: [{ uuid, resources: { resources } }] },
   });
+}
+
+/** Sets a checkpoint's state as a crash leaves it (ERROR, ACTIVE): no API call does this. */
+export async function setCheckpointState(
+  master: MasterTarget,
+  uuid: string,
+  state: 'STATE_ERROR' | 'STATE_ACTIVE',
+): Promise<void> {
+  if (master.db === undefined) {
+    throw new Error(`${master.name} has no database to reach`);
+  }
+  await master.db.updateTable('checkpoints').set({ state }).where('uuid', '=', uuid).execute();
 }
 
 let uuidCounter = 0;

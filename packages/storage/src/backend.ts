@@ -17,6 +17,19 @@ export interface StoredObject {
   mtimeMs?: number | undefined;
 }
 
+/**
+ * A top-level entry of an object store's root (the prefix checkpoints are stored under): every
+ * object whose key continues `<root>/<name>/`.
+ */
+export interface RootEntry {
+  name: string;
+  /** Bytes of all its objects. */
+  bytes: number;
+  objects: number;
+  /** The last modification of its newest object, when the store says. */
+  newestMtimeMs: number | undefined;
+}
+
 /** Bytes `[start, end)` of an object. */
 export interface ByteRange {
   start: number;
@@ -114,6 +127,13 @@ export interface CheckpointStore {
     expiresInS: number,
     signal?: AbortSignal,
   ): Promise<PresignedRead>;
+  /**
+   * Object stores: the top-level entries of the root this checkpoint lives under (the
+   * checkpoint itself and its siblings), from one listing of the whole root, sorted by name.
+   * Objects right at the root, with no `/` after their name, are not entries. For finding
+   * stored checkpoints the database no longer knows.
+   */
+  listRoot?(signal?: AbortSignal): Promise<RootEntry[]>;
   /**
    * Deletes the named objects (files, and directories once empty) and returns the names gone
    * afterwards: deleted, or missing already. What could not be deleted stays, and is not in the

@@ -1,4 +1,4 @@
-import type { StoredObject } from './backend.js';
+import type { RootEntry, StoredObject } from './backend.js';
 import { StorageUnreachableError, TransientStorageError } from './errors.js';
 import { checkRelativePath } from './paths.js';
 
@@ -35,6 +35,45 @@ export function checkpointObjects(base: string, listed: Iterable<ListedObject>):
     );
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** The root a checkpoint's base lives under, as a listing prefix: `''` or `<prefix>/`. */
+export function rootPrefixOf(base: string): string {
+  const slash = base.lastIndexOf('/');
+  return slash < 0 ? '' : base.slice(0, slash + 1);
+}
+
+/**
+ * Objects listed under `rootPrefix`, grouped by the first segment after it. An entry with an
+ * object of unknown age has no `newestMtimeMs`: its age is unknown too.
+ */
+export function rootEntries(rootPrefix: string, listed: Iterable<ListedObject>): RootEntry[] {
+  const entries = new Map<string, RootEntry>();
+  const ageUnknown = new Set<string>();
+  for (const o of listed) {
+    const rest = o.name.slice(rootPrefix.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) {
+      continue; // an object right at the root, or an empty segment: no checkpoint's layout
+    }
+    const name = rest.slice(0, slash);
+    const entry = entries.get(name) ?? { name, bytes: 0, objects: 0, newestMtimeMs: undefined };
+    entry.bytes += o.size;
+    entry.objects += 1;
+    if (o.mtimeMs === undefined) {
+      ageUnknown.add(name);
+    } else {
+      entry.newestMtimeMs = Math.max(entry.newestMtimeMs ?? o.mtimeMs, o.mtimeMs);
+    }
+    entries.set(name, entry);
+  }
+  for (const name of ageUnknown) {
+    const entry = entries.get(name);
+    if (entry !== undefined) {
+      entry.newestMtimeMs = undefined;
+    }
+  }
+  return [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**

@@ -24,6 +24,7 @@ export type {
   ObjectRead,
   ObjectReadOptions,
   PresignedRead,
+  RootEntry,
   StoreResolver,
   StoredObject,
 } from './backend.js';

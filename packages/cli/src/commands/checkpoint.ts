@@ -8,6 +8,7 @@ import { downloadWithProgress, printDownload, withDownloadOptions } from '../dow
 import type { DownloadCommandOptions } from '../download.js';
 import { printLoaded, summarizeLoaded } from '../loaded.js';
 import { UsageError } from '../errors.js';
+import { registerCheckpointDelete } from './checkpoint-delete.js';
 import { registerCheckpointGc } from './gc.js';
 import { printCheckpoint } from '../views.js';
 
@@ -53,17 +54,7 @@ export function registerCheckpoint(program: Command, ctx: CommandContext): void 
       printLoaded(ctx.io, summarizeLoaded(loaded), options.json === true);
     });
 
-  checkpoint
-    .command('delete <uuids...>')
-    .description("delete checkpoints' files and mark them DELETED")
-    .action(async (uuids: string[]) => {
-      const client = await connect(ctx);
-      await client.request('DELETE', ROUTES.checkpoints, {
-        body: { checkpointUuids: uuids },
-        signal: ctx.io.signal,
-      });
-      ctx.io.stdout.write(`Deleted ${uuids.length} checkpoint(s).\n`);
-    });
+  registerCheckpointDelete(checkpoint, ctx);
 
   checkpoint
     .command('rm <uuids...>')

@@ -12,6 +12,12 @@ import { printJson, printTable } from '../output.js';
 import { askYesNo } from '../prompt.js';
 import { formatBytes } from '../views.js';
 
+/** When collection happens, for both commands' help (reference §9.11). */
+const WHEN_HELP =
+  '\nExperiments are not collected when they end (they are unmanaged, as in Determined: a run\n' +
+  'with the same external id may reopen one). `det experiment set gc-policy` collects now.\n' +
+  'The latest checkpoint of a trial that has not ended is kept whatever the policy.\n';
+
 /** Determined's confirmation, word for word (`det experiment set gc-policy`). */
 const GC_PROMPT =
   'Changing the checkpoint garbage collection policy of an experiment may result\n' +
@@ -56,6 +62,7 @@ export function registerSetGcPolicy(set: Command, ctx: CommandContext): void {
   withPolicyOptions(set.command('gc-policy'))
     .argument('<experiment_id>', 'experiment ID to modify', positiveInt)
     .description('set experiment GC policy and run GC: deletes the checkpoints it does not keep')
+    .addHelpText('after', WHEN_HELP)
     .option('--yes', 'skip the preview and the confirmation')
     .action(async (id: number, options: PolicyOptions & { yes?: boolean }) => {
       const isConfirmed = options.yes === true;
@@ -105,6 +112,7 @@ export function registerCheckpointGc(checkpoint: Command, ctx: CommandContext): 
   withPolicyOptions(checkpoint.command('gc'))
     .argument('<experiment_id>', 'experiment ID', positiveInt)
     .description('show which checkpoints of an experiment a GC policy would delete')
+    .addHelpText('after', WHEN_HELP)
     .option(
       '--dry-run',
       'only show what would be deleted (required: det experiment set gc-policy deletes)',

@@ -23,6 +23,7 @@ import {
   testUuid,
 } from '../../test/flow.js';
 import type { Seeded } from '../../test/flow.js';
+import { endTrials } from '../../test/gc.js';
 import { describeEachDialect } from '../../test/helpers.js';
 import type { TestMaster } from '../../test/helpers.js';
 import { BUCKET, listKeys, putCheckpoint, putObject, s3StorageYaml } from '../../test/s3.js';
@@ -166,6 +167,7 @@ async function experimentOn(
     ids[label] = uuid;
     objects.set(uuid, Object.keys(resources).sort());
   }
+  await endTrials(m, a.experimentId);
   return { s: a, ids, objects };
 }
 
@@ -266,6 +268,72 @@ describeEachDialect('GC by policy on object stores', ({ master }) => {
       // Collected already: the same policy finds nothing more, and the preview agrees.
       expect((await preview(m, e)).summary).toMatchObject({ deleteCount: 0, deleteBytes: 0 });
       expect((await setPolicy(m, e)).gc).toEqual({ deleted: [], failed: [], freedBytes: 0 });
+    });
+  });
+
+  describe.each(BACKENDS)('%s: storage reconcile', (_name, backendOf) => {
+    it('finds orphans under the root, deletes them only with apply, and leaves the rest', async () => {
+      const backend = backendOf();
+      const m = master();
+      m.deps.settings.storageEnv = backend.env();
+      // Objects carry real times: the master's clock runs a minute ahead of them.
+      m.now.ms = Date.now() + 60_000;
+      const place = freshPlace();
+      const e = await experimentOn(m, backend, place);
+      // Stored but never reported (a Core API upload whose report never came), and stored but
+      // DELETED in the database while the objects stayed (what Determined's GC can leave).
+      const unreported = testUuid();
+      const unreportedObjects = Object.keys(
+        await backend.putCheckpoint(place, unreported, filesOf(5)),
+      );
+      const forgotten = e.ids['B@100'] ?? '';
+      await m.deps.db.kysely
+        .updateTable('checkpoints')
+        .set({ state: 'STATE_DELETED' })
+        .where('uuid', '=', forgotten)
+        .execute();
+      // Not named like a checkpoint: never ours to judge.
+      await backend.putObject(place, 'notes', 'readme.txt', Buffer.from('keep me'));
+      const bytesOf = (files: Record<string, Buffer>) =>
+        Object.values(files).reduce((sum, b) => sum + b.length, 0);
+      const admin = await m.login('admin');
+      const reconcile = (body: object) =>
+        call<{
+          orphans: { storage: string; uuid: string; bytes: number }[];
+          storageErrors: unknown[];
+          applied: { orphansDeleted: number; bytesFreed: number } | null;
+        }>(m, admin, 'POST', '/api/v1/storage/reconcile', body);
+
+      // Within the grace period nothing is an orphan: the objects were just written.
+      expect((await reconcile({ graceSeconds: 3600 })).orphans).toEqual([]);
+      const dry = await reconcile({ graceSeconds: 0 });
+      expect(dry.storageErrors).toEqual([]);
+      expect(dry.orphans.map((o) => [o.uuid, o.bytes]).sort()).toEqual(
+        [
+          [unreported, bytesOf(filesOf(5))],
+          [forgotten, bytesOf(filesOf(3))],
+        ].sort(),
+      );
+      expect(dry.orphans.map((o) => o.storage)).toEqual([
+        expect.stringContaining(place),
+        expect.stringContaining(place),
+      ]);
+      expect(dry.applied).toBeNull();
+      const before = await storeContents(backend, place);
+      expect(before.filter((n) => n.startsWith(`${unreported}/`))).toHaveLength(
+        unreportedObjects.length,
+      );
+
+      const applied = await reconcile({ graceSeconds: 0, apply: true });
+      expect(applied.applied).toMatchObject({
+        orphansDeleted: 2,
+        bytesFreed: bytesOf(filesOf(5)) + bytesOf(filesOf(3)),
+      });
+      const live = Object.values(e.ids).filter((u) => u !== forgotten);
+      expect(await storeContents(backend, place)).toEqual(
+        [...allObjects(e, live), 'notes/readme.txt'].sort(),
+      );
+      expect((await reconcile({ graceSeconds: 0 })).orphans).toEqual([]);
     });
   });
 

@@ -11,6 +11,7 @@ import { startFakeS3 } from '../../../storage/test/fake-s3.js';
 import { expectError } from '../../test/expect-error.js';
 import { addTrial, call, reportCheckpoint, reportMetric, seedTrial } from '../../test/flow.js';
 import type { Seeded } from '../../test/flow.js';
+import { endTrials } from '../../test/gc.js';
 import { describeEachDialect } from '../../test/helpers.js';
 import type { TestMaster } from '../../test/helpers.js';
 import { s3StorageYaml } from '../../test/s3.js';
@@ -61,6 +62,7 @@ async function twoTrials(m: TestMaster) {
   const a300 = await checkpointWithFiles(m, a, 300, 0.5);
   const b100 = await checkpointWithFiles(m, b, 100, 0.4);
   const b200 = await checkpointWithFiles(m, b, 200, undefined);
+  await endTrials(m, a.experimentId);
   return { token: a.token, experimentId: a.experimentId, a100, a200, a300, b100, b200 };
 }
 

@@ -1,7 +1,14 @@
 import { expect, it } from 'vitest';
 
 import { call, seedTrial } from '../../test/flow.js';
-import { checkpointAt, labels, register, setState, workedExample } from '../../test/gc.js';
+import {
+  checkpointAt,
+  endTrials,
+  labels,
+  register,
+  setState,
+  workedExample,
+} from '../../test/gc.js';
 import { expectError } from '../../test/expect-error.js';
 import { describeEachDialect } from '../../test/helpers.js';
 import type { TestMaster } from '../../test/helpers.js';
@@ -40,6 +47,7 @@ async function preview(
   trialBest: number,
   latest: number,
 ): Promise<Preview> {
+  await endTrials(m, id);
   return call<Preview>(
     m,
     token,

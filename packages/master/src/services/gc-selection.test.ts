@@ -1,7 +1,14 @@
 import { expect, it } from 'vitest';
 
 import { addTrial, seedTrial } from '../../test/flow.js';
-import { checkpointAt, labels, register, setState, workedExample } from '../../test/gc.js';
+import {
+  checkpointAt,
+  endTrials,
+  labels,
+  register,
+  setState,
+  workedExample,
+} from '../../test/gc.js';
 import type { WorkedExample } from '../../test/gc.js';
 import { describeEachDialect } from '../../test/helpers.js';
 import type { TestMaster } from '../../test/helpers.js';
@@ -21,6 +28,7 @@ async function select(
   p: GcPolicy,
   ex?: WorkedExample,
 ): Promise<{ kept: string[]; toDelete: string[] }> {
+  await endTrials(m, experimentId);
   const s = await selectForGc(m.deps, experimentId, p);
   const name = (uuids: string[]): string[] => (ex === undefined ? uuids : labels(ex, uuids));
   return {
@@ -64,6 +72,34 @@ describeEachDialect('selectForGc', ({ master }) => {
     }
     const s = await selectForGc(m.deps, ex.a.experimentId, policy(0, 1, 1));
     expect([s.metricName, s.smallerIsBetter]).toEqual(['validation_loss', true]);
+  });
+
+  it('keeps the latest checkpoint of a trial still running, whatever the policy', async () => {
+    const m = master();
+    const ex = await workedExample(m);
+    // A goes on (it would resume from A@600); B has ended.
+    await m.deps.db.kysely
+      .updateTable('trials')
+      .set({ state: 'STATE_COMPLETED' })
+      .where('id', '=', ex.b.trialId)
+      .execute();
+    const uuids = async (p: GcPolicy) => {
+      const s = await selectForGc(m.deps, ex.a.experimentId, p);
+      return {
+        kept: labels(
+          ex,
+          s.kept.map((r) => r.uuid),
+        ),
+        toDelete: s.toDelete.length,
+      };
+    };
+    expect(await uuids(policy(0, 0, 0))).toEqual({ kept: ['A@600'], toDelete: 11 });
+    expect(await uuids(policy(1, 0, 0))).toEqual({ kept: ['A@600', 'B@400'], toDelete: 10 });
+    // The protection is one checkpoint, not one more than the policy keeps.
+    expect(await uuids(policy(0, 0, 2))).toEqual({
+      kept: ['A@500', 'A@600', 'B@500', 'B@600'],
+      toDelete: 8,
+    });
   });
 
   it('ranks best in the larger-is-better direction', async () => {

@@ -1,3 +1,5 @@
+import { TERMINAL_TRIAL_STATES } from '@determined-ts/api';
+
 import type { AppDeps } from '../context.js';
 import type { CheckpointRow } from '../db/schema.js';
 import { badRequest } from '../errors.js';
@@ -96,6 +98,10 @@ function checkPolicy(policy: GcPolicy): void {
  * - ERROR checkpoints are always deleted; ACTIVE and DELETED ones are in neither list.
  * - Registered checkpoints (a model version points at them) keep their rank but are always
  *   kept, never deleted.
+ * - The latest live checkpoint of a trial that has not ended (the one it would resume from) is
+ *   always kept: a policy applied while a run goes on must not cut the ground from under it.
+ *   Determined deletes it. (Our trials have no warm-start sources to protect: a trial never
+ *   starts from another's checkpoint here.)
  *
  * Throws not-found for an unknown experiment and invalid-argument for a negative or
  * non-integer policy field.
@@ -130,6 +136,17 @@ export async function selectForGc(
     ).map((r) => r.checkpoint_id),
   );
 
+  const running = new Set(
+    (
+      await db
+        .selectFrom('trials')
+        .select('id')
+        .where('experiment_id', '=', experimentId)
+        .where('state', 'not in', [...TERMINAL_TRIAL_STATES])
+        .execute()
+    ).map((t) => t.id),
+  );
+
   const live = rows.filter((r) => r.state !== ERROR_STATE);
   const keep = new Set<number>();
   const keepFirst = (ranked: readonly CheckpointRow[], n: number): void => {
@@ -147,9 +164,10 @@ export async function selectForGc(
       list.push(r);
     }
   }
-  for (const trialRows of byTrial.values()) {
+  for (const [trialId, trialRows] of byTrial) {
+    const latestFirst = [...trialRows].sort(byTieBreak);
     keepFirst(rankBest(trialRows, smallerIsBetter), policy.saveTrialBest);
-    keepFirst([...trialRows].sort(byTieBreak), policy.saveTrialLatest);
+    keepFirst(latestFirst, Math.max(policy.saveTrialLatest, running.has(trialId) ? 1 : 0));
   }
 
   const toDelete: CheckpointRow[] = [];

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
 import { StorageUnreachableError, errnoCode, openCheckpointStore } from '@determined-ts/storage';
-import type { StoredObject } from '@determined-ts/storage';
+import type { RootEntry, StoredObject } from '@determined-ts/storage';
 
 import type { AppDeps } from '../context.js';
 import type { CheckpointRow } from '../db/schema.js';
@@ -12,11 +12,11 @@ import { storageLabel } from '../storage-label.js';
 import { storageConfigs } from './checkpoint-dto.js';
 import { lockRow, setResources } from './checkpoints.js';
 import { parseJsonObject } from './json.js';
-import { listRegularFiles, localRoot, openStore, storeFailure } from './storage.js';
+import { isStoreFailure, listRegularFiles, localRoot, openStore, storeFailure } from './storage.js';
 
-/** A top-level entry of a local storage root named like a checkpoint that no live one owns. */
+/** A top-level entry of a storage root named like a checkpoint that no live one owns. */
 export interface Orphan {
-  /** The storage root, as the master's start-up lines show it. */
+  /** The storage, as the master's start-up lines show it. */
   storage: string;
   uuid: string;
   bytes: number;
@@ -36,7 +36,10 @@ export interface MissingFiles {
 export interface ReconcileOutcome {
   orphans: Orphan[];
   missing: MissingFiles[];
-  /** Local roots that could not be scanned (other than not existing yet), orphans not deleted. */
+  /**
+   * Roots that could not be scanned (a local one other than not existing yet, an object store
+   * that failed to list) and orphans that could not be deleted.
+   */
   storageErrors: { storage: string; error: string }[];
   applied: { orphansDeleted: number; bytesFreed: number; checkpointsUpdated: number } | null;
 }
@@ -53,6 +56,8 @@ const OWNING_STATES = ['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED', 'STATE_ACTI
 /** States whose resources promise files. */
 const LIVE_STATES = ['STATE_COMPLETED', 'STATE_PARTIALLY_DELETED'];
 const LOCAL_TYPES = new Set(['directory', 'shared_fs']);
+/** Policy fields: experiments that differ only in these share one storage root. */
+const POLICY_KEYS = new Set(['save_experiment_best', 'save_trial_best', 'save_trial_latest']);
 /** A name to open a store with, only to learn the root it would live under. */
 const PROBE_UUID = '00000000-0000-4000-8000-000000000000';
 const IN_CHUNK = 500;
@@ -73,13 +78,28 @@ async function knownStorages(deps: AppDeps): Promise<JsonObject[]> {
   return configs;
 }
 
-/** The directories local storages put checkpoints in, each once, with its label. */
-async function localRoots(deps: AppDeps): Promise<Map<string, string>> {
-  const roots = new Map<string, string>();
+/** Where checkpoints are stored: local directories, and object store roots. */
+interface StorageRoots {
+  /** Directory → label. */
+  local: Map<string, string>;
+  /** One config per object store root (bucket and prefix, with its endpoint and credentials). */
+  objects: { label: string; storage: JsonObject }[];
+}
+
+/** The roots of every storage the master knows, each once. */
+async function storageRoots(deps: AppDeps): Promise<StorageRoots> {
+  const roots: StorageRoots = { local: new Map(), objects: [] };
+  const seenObjects = new Set<string>();
   for (const storage of await knownStorages(deps)) {
     if (!LOCAL_TYPES.has(String(storage.type))) {
-      // Object stores need a listing of their root by prefix, which the storage package does not
-      // offer yet: their orphans are not looked for (issue 15 stays open for it).
+      const where = Object.entries(storage)
+        .filter(([k]) => !POLICY_KEYS.has(k))
+        .sort(([a], [b]) => (a < b ? -1 : 1));
+      const key = JSON.stringify(where);
+      if (!seenObjects.has(key)) {
+        seenObjects.add(key);
+        roots.objects.push({ label: storageLabel(storage), storage });
+      }
       continue;
     }
     try {
@@ -88,8 +108,8 @@ async function localRoots(deps: AppDeps): Promise<Map<string, string>> {
         env: deps.settings.storageEnv ?? {},
       });
       const root = localRoot(store);
-      if (root !== undefined && !roots.has(dirname(root))) {
-        roots.set(dirname(root), storageLabel(storage));
+      if (root !== undefined && !roots.local.has(dirname(root))) {
+        roots.local.set(dirname(root), storageLabel(storage));
       }
     } catch {
       // A config the master cannot open has no root here to scan; its checkpoints say so below.
@@ -148,19 +168,26 @@ async function candidate(
   return { bytes: files.reduce((sum, f) => sum + f.size, 0), mtimeMs };
 }
 
-async function findOrphans(
+/** Where an orphan is, so that apply can re-check and delete it. */
+type FoundOrphan = Orphan &
+  ({ kind: 'local'; path: string } | { kind: 'object'; config: JsonObject });
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+async function findLocalOrphans(
   deps: AppDeps,
+  roots: StorageRoots['local'],
   cutoffMs: number,
   errors: ReconcileOutcome['storageErrors'],
-): Promise<(Orphan & { path: string })[]> {
-  const found: (Orphan & { path: string })[] = [];
-  for (const [root, label] of await localRoots(deps)) {
+): Promise<FoundOrphan[]> {
+  const found: FoundOrphan[] = [];
+  for (const [root, label] of roots) {
     let names: string[];
     try {
       names = (await readdir(root)).filter((n) => CHECKPOINT_NAME.test(n)).sort();
     } catch (err: unknown) {
       if (errnoCode(err) !== 'ENOENT') {
-        errors.push({ storage: label, error: err instanceof Error ? err.message : String(err) });
+        errors.push({ storage: label, error: errorText(err) });
       }
       continue;
     }
@@ -170,6 +197,7 @@ async function findOrphans(
       const entry = await candidate(path, cutoffMs);
       if (entry !== undefined) {
         found.push({
+          kind: 'local',
           storage: label,
           uuid,
           bytes: entry.bytes,
@@ -182,34 +210,121 @@ async function findOrphans(
   return found;
 }
 
+/** The store of `uuid` under an object storage config, as the master reaches it. */
+function openObjectStore(deps: AppDeps, storage: JsonObject, uuid: string) {
+  return openStore(deps.settings, storage, uuid, (r) =>
+    badRequest(r.problem ?? `${r.type} storage is not reachable from the master`),
+  );
+}
+
+/**
+ * An object store entry worth calling an orphan: every object is older than the cutoff. An
+ * object without a modification time is taken as new: nothing unknown is deleted.
+ */
+function isOldEnough(
+  entry: RootEntry,
+  cutoffMs: number,
+): entry is RootEntry & { newestMtimeMs: number } {
+  return entry.newestMtimeMs !== undefined && entry.newestMtimeMs <= cutoffMs;
+}
+
+async function findObjectOrphans(
+  deps: AppDeps,
+  roots: StorageRoots['objects'],
+  cutoffMs: number,
+  errors: ReconcileOutcome['storageErrors'],
+): Promise<FoundOrphan[]> {
+  const found: FoundOrphan[] = [];
+  for (const { label, storage } of roots) {
+    let entries: RootEntry[];
+    try {
+      const store = await openObjectStore(deps, storage, PROBE_UUID);
+      if (store.listRoot === undefined) {
+        continue;
+      }
+      entries = (await store.listRoot()).filter((e) => CHECKPOINT_NAME.test(e.name));
+    } catch (err: unknown) {
+      if (!isStoreFailure(err) && !(err instanceof HttpError)) {
+        throw err; // a bug, not the store
+      }
+      errors.push({ storage: label, error: errorText(err) });
+      continue;
+    }
+    const owned = await ownedUuids(
+      deps,
+      entries.map((e) => e.name),
+    );
+    for (const entry of entries) {
+      if (!owned.has(entry.name) && isOldEnough(entry, cutoffMs)) {
+        found.push({
+          kind: 'object',
+          storage: label,
+          uuid: entry.name,
+          bytes: entry.bytes,
+          modifiedTime: new Date(entry.newestMtimeMs).toISOString(),
+          config: storage,
+        });
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Deletes an orphan found earlier if it still is one: its entry is looked at again, and must
+ * still be wholly older than the cutoff. Returns the bytes freed, or `undefined` when it no
+ * longer qualifies.
+ */
+async function removeOrphan(
+  deps: AppDeps,
+  orphan: FoundOrphan,
+  cutoffMs: number,
+): Promise<number | undefined> {
+  if (orphan.kind === 'local') {
+    const entry = await candidate(orphan.path, cutoffMs);
+    if (entry === undefined) {
+      return undefined;
+    }
+    // rm does not follow links: a link below the entry is removed, never its target.
+    await rm(orphan.path, { recursive: true, force: true });
+    return entry.bytes;
+  }
+  const store = await openObjectStore(deps, orphan.config, orphan.uuid);
+  const objects = await store.list();
+  const newest = objects.reduce<number | undefined>(
+    (max, o) =>
+      o.mtimeMs === undefined || max === undefined ? undefined : Math.max(max, o.mtimeMs),
+    0,
+  );
+  if (objects.length === 0 || newest === undefined || newest > cutoffMs) {
+    return undefined;
+  }
+  await store.removeAll();
+  return objects.reduce((sum, o) => sum + o.size, 0);
+}
+
 /** What a listing says about recorded resources: paths gone, paths of another size. */
 function compare(
   resources: Record<string, number>,
   listed: readonly StoredObject[],
-): { missingPaths: string[]; changedPaths: string[]; present: Record<string, number> } {
+): { missingPaths: string[]; changedPaths: string[] } {
   const sizes = new Map(listed.map((o) => [o.path, o.size]));
   const missingPaths: string[] = [];
   const changedPaths: string[] = [];
-  const present: Record<string, number> = {};
   for (const [path, size] of Object.entries(resources).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const actual = sizes.get(path);
     if (path.endsWith('/')) {
       // Object stores need not keep directory markers: a directory with files in it is there.
-      if (actual !== undefined || listed.some((o) => o.path.startsWith(path))) {
-        present[path] = size;
-      } else {
+      if (actual === undefined && !listed.some((o) => o.path.startsWith(path))) {
         missingPaths.push(path);
       }
     } else if (actual === undefined) {
       missingPaths.push(path);
-    } else {
-      if (actual !== size) {
-        changedPaths.push(path);
-      }
-      present[path] = actual;
+    } else if (actual !== size) {
+      changedPaths.push(path);
     }
   }
-  return { missingPaths, changedPaths, present };
+  return { missingPaths, changedPaths };
 }
 
 const refusal = (uuid: string) => (r: { type: string; problem: string | undefined }) =>
@@ -238,16 +353,14 @@ async function listStored(
   }
 }
 
-async function findMissing(
-  deps: AppDeps,
-): Promise<(MissingFiles & { id: number; present?: Record<string, number> })[]> {
+async function findMissing(deps: AppDeps): Promise<(MissingFiles & { id: number })[]> {
   const rows = await deps.db.kysely
     .selectFrom('checkpoints')
     .selectAll()
     .where('state', 'in', LIVE_STATES)
     .orderBy('id')
     .execute();
-  const out: (MissingFiles & { id: number; present?: Record<string, number> })[] = [];
+  const out: (MissingFiles & { id: number })[] = [];
   for (let i = 0; i < rows.length; i += IN_CHUNK) {
     const chunk = rows.slice(i, i + IN_CHUNK);
     const storages = await storageConfigs(deps.db.kysely, chunk);
@@ -264,9 +377,9 @@ async function findMissing(
         continue;
       }
       const resources = parseJsonObject(row.resources) as Record<string, number>;
-      const { missingPaths, changedPaths, present } = compare(resources, listed);
+      const { missingPaths, changedPaths } = compare(resources, listed);
       if (missingPaths.length > 0 || changedPaths.length > 0) {
-        out.push({ ...base, missingPaths, changedPaths, present });
+        out.push({ ...base, missingPaths, changedPaths });
       }
     }
   }
@@ -274,11 +387,16 @@ async function findMissing(
 }
 
 /**
- * Compares storage with the database, both ways: entries of local storage roots named like a
- * checkpoint with no live checkpoint (older than the grace period; links never followed), and
- * live checkpoints whose files are gone or differ from their resources. With `apply`, deletes
- * the orphans (each re-checked first) and records what is really stored as the resources of
- * the others, as `det checkpoint rm` does: DELETED when nothing is left. A store that cannot be
+ * Compares storage with the database, both ways: top-level entries of storage roots (local
+ * directories, and the prefixes of S3, GCS and Azure storage) named like a checkpoint with no
+ * live checkpoint (wholly older than the grace period; links never followed), and live
+ * checkpoints whose files are gone or differ in size from their resources.
+ *
+ * With `apply`, deletes the orphans (each re-checked just before) and drops the missing files
+ * from the others' resources, as `det checkpoint rm` does: PARTIALLY_DELETED, or DELETED when
+ * nothing is left. Files of another size are reported and left as recorded: the master cannot
+ * tell which side is right, and a download, which checks the recorded size and digests,
+ * refuses the changed bytes rather than taking them as the checkpoint. A store that cannot be
  * read is reported and changes nothing.
  */
 export async function reconcileStorage(
@@ -287,11 +405,20 @@ export async function reconcileStorage(
 ): Promise<ReconcileOutcome> {
   const cutoffMs = deps.clock() - graceSeconds * 1000;
   const storageErrors: ReconcileOutcome['storageErrors'] = [];
-  const orphans = await findOrphans(deps, cutoffMs, storageErrors);
+  const roots = await storageRoots(deps);
+  const orphans = [
+    ...(await findLocalOrphans(deps, roots.local, cutoffMs, storageErrors)),
+    ...(await findObjectOrphans(deps, roots.objects, cutoffMs, storageErrors)),
+  ];
   const missing = await findMissing(deps);
   const outcome: ReconcileOutcome = {
-    orphans: orphans.map(({ path: _path, ...o }) => o),
-    missing: missing.map(({ id: _id, present: _present, ...m }) => m),
+    orphans: orphans.map(({ storage, uuid, bytes, modifiedTime }) => ({
+      storage,
+      uuid,
+      bytes,
+      modifiedTime,
+    })),
+    missing: missing.map(({ id: _id, ...m }) => m),
     storageErrors,
     applied: null,
   };
@@ -304,41 +431,40 @@ export async function reconcileStorage(
     if ((await ownedUuids(deps, [orphan.uuid])).size > 0) {
       continue;
     }
-    const entry = await candidate(orphan.path, cutoffMs);
-    if (entry === undefined) {
+    let freed: number | undefined;
+    try {
+      freed = await removeOrphan(deps, orphan, cutoffMs);
+    } catch (err: unknown) {
+      if (!isStoreFailure(err) && !(err instanceof HttpError)) {
+        throw err; // a bug, not the store
+      }
+      // Reported, and the others still go: what is left is found again next time.
+      outcome.storageErrors.push({
+        storage: orphan.storage,
+        error: `${orphan.uuid}: ${errorText(err)}`,
+      });
       continue;
     }
-    try {
-      // rm does not follow links: a link below the entry is removed, never its target.
-      await rm(orphan.path, { recursive: true, force: true });
-    } catch (err: unknown) {
-      // Reported, and the others still go: what is left is found again next time.
-      const why = err instanceof Error ? err.message : String(err);
-      outcome.storageErrors.push({ storage: orphan.storage, error: `${orphan.uuid}: ${why}` });
+    if (freed === undefined) {
       continue;
     }
     applied.orphansDeleted += 1;
-    applied.bytesFreed += entry.bytes;
+    applied.bytesFreed += freed;
   }
   for (const m of missing) {
-    if (m.present === undefined) {
-      continue; // unreadable store: nothing changes
+    if (m.error !== undefined || m.missingPaths.length === 0) {
+      continue; // an unreadable store changes nothing, nor do changed files alone (see above)
     }
-    const present = m.present;
     const updated = await deps.db.kysely.transaction().execute(async (trx) => {
       const row = await lockRow(trx, m.id);
       if (!LIVE_STATES.includes(row.state)) {
         return false; // deleted meanwhile
       }
-      // Only the paths looked at change: a patch meanwhile keeps what it recorded otherwise.
+      // Only the missing paths go: a patch meanwhile keeps what it recorded otherwise.
       const current = parseJsonObject(row.resources) as Record<string, number>;
-      const next: Record<string, number> = {};
-      for (const [path, size] of Object.entries(current)) {
-        if (m.missingPaths.includes(path)) {
-          continue;
-        }
-        next[path] = path in present ? (present[path] ?? size) : size;
-      }
+      const next = Object.fromEntries(
+        Object.entries(current).filter(([path]) => !m.missingPaths.includes(path)),
+      );
       await setResources(trx, row, next);
       return true;
     });

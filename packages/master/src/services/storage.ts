@@ -73,7 +73,7 @@ export async function openStore(
  * Whether `err` is trouble with the store rather than a bug: typed storage failures, a
  * refused path, a stalled or refused connection.
  */
-function isStoreFailure(err: unknown): err is Error {
+export function isStoreFailure(err: unknown): err is Error {
   return (
     err instanceof StorageError ||
     err instanceof IntegrityError ||

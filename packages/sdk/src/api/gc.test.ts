@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addTrial,
   createTrial,
+  endTrial,
   reportCheckpoint,
   reportMetrics,
   startInProcessMaster,
@@ -78,6 +79,8 @@ async function seed(client: Client, storageDir: string): Promise<Seeded> {
       new Date(start + i * 1000),
     );
   }
+  await endTrial(client, a);
+  await endTrial(client, b);
   return { experimentId: a.experimentId, checkpoints };
 }
 

@@ -136,24 +136,26 @@ function decodePreview(res: JsonObject): GcPreview {
   };
 }
 
-function decodeGcResult(value: unknown): GcResult {
-  const gc = object(value, 'gc');
+/** Decodes a GC outcome; `field` names it in errors (`gc`, or `` for a whole answer). */
+export function decodeGcResult(value: unknown, field: string): GcResult {
+  const gc = object(value, field || 'answer');
+  const at = (name: string): string => (field === '' ? name : `${field}.${name}`);
   return {
-    deleted: array(gc.deleted, 'gc.deleted').map((d, i) => {
-      const entry = object(d, `gc.deleted[${i}]`);
+    deleted: array(gc.deleted, at('deleted')).map((d, i) => {
+      const entry = object(d, at(`deleted[${i}]`));
       return {
-        uuid: string(entry.uuid, `gc.deleted[${i}].uuid`),
-        bytes: int(entry.bytes, `gc.deleted[${i}].bytes`),
+        uuid: string(entry.uuid, at(`deleted[${i}].uuid`)),
+        bytes: int(entry.bytes, at(`deleted[${i}].bytes`)),
       };
     }),
-    failed: array(gc.failed, 'gc.failed').map((f, i) => {
-      const entry = object(f, `gc.failed[${i}]`);
+    failed: array(gc.failed, at('failed')).map((f, i) => {
+      const entry = object(f, at(`failed[${i}]`));
       return {
-        uuid: string(entry.uuid, `gc.failed[${i}].uuid`),
-        error: string(entry.error, `gc.failed[${i}].error`),
+        uuid: string(entry.uuid, at(`failed[${i}].uuid`)),
+        error: string(entry.error, at(`failed[${i}].error`)),
       };
     }),
-    freedBytes: int(gc.freedBytes, 'gc.freedBytes'),
+    freedBytes: int(gc.freedBytes, at('freedBytes')),
   };
 }
 
@@ -209,7 +211,7 @@ export async function setGcPolicy(
     signal: options.signal,
     decode: (res) => {
       object(res.experiment, 'experiment');
-      return res.gc === undefined ? undefined : decodeGcResult(res.gc);
+      return res.gc === undefined ? undefined : decodeGcResult(res.gc, 'gc');
     },
   });
 }

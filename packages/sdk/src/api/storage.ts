@@ -5,7 +5,10 @@ import type { Client } from '../client.js';
 import { array, int, object, string } from '../decode-fields.js';
 import { ArgumentError } from '../errors.js';
 
-/** An entry of a local storage root named like a checkpoint that no live checkpoint owns. */
+/**
+ * An entry of a storage root (a local directory, or the prefix of an S3, GCS or Azure storage)
+ * named like a checkpoint that no live checkpoint owns.
+ */
 export interface StorageOrphan {
   /** The storage root it is in. */
   storage: string;
@@ -96,9 +99,10 @@ function decodeReconcile(res: JsonObject): ReconcileResult {
 
 /**
  * Compares checkpoint storage with the master's records, both ways
- * (`POST /api/v1/storage/reconcile`, ours, admins only): files in the master's local storage
- * roots that no live checkpoint owns, and live checkpoints whose files are gone or changed.
- * A dry run unless `apply`. Object stores are not scanned for orphans yet.
+ * (`POST /api/v1/storage/reconcile`, ours, admins only): entries of the storage roots the
+ * master knows (local directories and object store prefixes) that no live checkpoint owns, and
+ * live checkpoints whose files are gone or changed. A dry run unless `apply`, which deletes the
+ * orphans and drops missing files from the records (changed files are only reported).
  *
  * @example
  * const { orphans, missing } = await reconcileStorage(client, {});

@@ -6,10 +6,16 @@ import type {
   ObjectRead,
   ObjectReadOptions,
   PresignedRead,
+  RootEntry,
   StoredObject,
 } from '../backend.js';
 import { crc32cFromBase64, isCrc32cHex } from '../checksum.js';
-import { CheckpointListing, checkpointObjects } from '../checkpoint-listing.js';
+import {
+  CheckpointListing,
+  checkpointObjects,
+  rootEntries,
+  rootPrefixOf,
+} from '../checkpoint-listing.js';
 import type { StreamedResponse } from '../common.js';
 import {
   IntegrityError,
@@ -80,6 +86,16 @@ export class AzureStore implements CheckpointStore, ObjectWriter {
         mtimeMs: b.mtimeMs,
         isDirectory: b.isFolder,
       })),
+    );
+  }
+
+  async listRoot(signal?: AbortSignal): Promise<RootEntry[]> {
+    const root = rootPrefixOf(this.base);
+    const blobs = await this.container.list(root, signal);
+    return rootEntries(
+      root,
+      // Folder blobs of a hierarchical-namespace account hold no bytes; they count as objects.
+      blobs.map((b) => ({ name: b.name, size: b.size, version: undefined, mtimeMs: b.mtimeMs })),
     );
   }
 

@@ -5,10 +5,16 @@ import type {
   ObjectRead,
   ObjectReadOptions,
   PresignedRead,
+  RootEntry,
   StoredObject,
 } from '../backend.js';
 import { crc32cFromBase64 } from '../checksum.js';
-import { CheckpointListing, checkpointObjects } from '../checkpoint-listing.js';
+import {
+  CheckpointListing,
+  checkpointObjects,
+  rootEntries,
+  rootPrefixOf,
+} from '../checkpoint-listing.js';
 import type { ListedObject } from '../checkpoint-listing.js';
 import type { StreamedResponse } from '../common.js';
 import { ObjectChangedError, StorageError, StorageUnreachableError } from '../errors.js';
@@ -67,6 +73,15 @@ export class GcsStore implements CheckpointStore, ObjectWriter {
     const objects = await this.bucket.list(`${this.base}/`, signal);
     return checkpointObjects(
       this.base,
+      objects.map((o) => listedOf(o)),
+    );
+  }
+
+  async listRoot(signal?: AbortSignal): Promise<RootEntry[]> {
+    const root = rootPrefixOf(this.base);
+    const objects = await this.bucket.list(root, signal);
+    return rootEntries(
+      root,
       objects.map((o) => listedOf(o)),
     );
   }

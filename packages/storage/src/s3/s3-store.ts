@@ -5,10 +5,16 @@ import type {
   ObjectRead,
   ObjectReadOptions,
   PresignedRead,
+  RootEntry,
   StoredObject,
 } from '../backend.js';
 import { crc32cFromBase64 } from '../checksum.js';
-import { CheckpointListing, checkpointObjects } from '../checkpoint-listing.js';
+import {
+  CheckpointListing,
+  checkpointObjects,
+  rootEntries,
+  rootPrefixOf,
+} from '../checkpoint-listing.js';
 import type { StreamedResponse } from '../common.js';
 import { ObjectChangedError, StorageError } from '../errors.js';
 import { exactAnswerSize } from '../http/answers.js';
@@ -56,6 +62,15 @@ export class S3Store implements CheckpointStore, ObjectWriter {
         version: o.etag === '' ? undefined : o.etag,
         mtimeMs: o.mtimeMs,
       })),
+    );
+  }
+
+  async listRoot(signal?: AbortSignal): Promise<RootEntry[]> {
+    const root = rootPrefixOf(this.base);
+    const objects = await this.bucket.list(root, signal);
+    return rootEntries(
+      root,
+      objects.map((o) => ({ name: o.key, size: o.size, version: undefined, mtimeMs: o.mtimeMs })),
     );
   }
 

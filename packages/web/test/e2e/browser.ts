@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 /** Debian's Chromium; CI installs the `chromium` package (playwright-core downloads no browser). */
@@ -51,6 +51,61 @@ export async function launchChromium(): Promise<Browser> {
       `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`,
     ],
   });
+}
+
+/** A browser context on the master and its one page, whose uncaught errors are collected. */
+export interface PageSession {
+  context: BrowserContext;
+  page: Page;
+  /** Uncaught errors of the page since {@link expectNoPageErrors} last looked. */
+  errors: string[];
+}
+
+/**
+ * Opens a context on `baseURL` (1280×900, the e2e timeouts) and its page, collecting the page's
+ * uncaught errors so that each test can fail on its own.
+ */
+export async function openPage(
+  browser: Browser,
+  baseURL: string,
+  options: BrowserContextOptions = {},
+): Promise<PageSession> {
+  const context = await browser.newContext({
+    baseURL,
+    viewport: { width: 1280, height: 900 },
+    ...options,
+  });
+  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  return { context, page, errors };
+}
+
+/** Fails (after a test) when the page threw since the last look. */
+export function expectNoPageErrors(session: PageSession | undefined): void {
+  expect(session?.errors.splice(0) ?? [], 'uncaught errors in the page').toEqual([]);
+}
+
+/** Signs the context in as `determined` through the API: the session cookie lands in it. */
+export async function signInByApi(context: BrowserContext): Promise<void> {
+  const res = await context.request.post('/api/v1/auth/login', {
+    data: { username: 'determined', password: '', isHashed: false },
+  });
+  expect(res.status()).toBe(200);
+}
+
+/** Closes the browser first (it holds connections to the master open), then the master. */
+export async function closeAll(
+  browser: Browser | undefined,
+  master: { close(): Promise<void> } | undefined,
+): Promise<void> {
+  try {
+    await browser?.close();
+  } finally {
+    await master?.close();
+  }
 }
 
 /** Where screenshots go: `$DET_TEST_ARTIFACTS/screenshots`, else `test-artifacts/screenshots`. */

@@ -1,18 +1,21 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Client } from '@determined-ts/sdk';
 
 import {
-  ACTION_TIMEOUT_MS,
-  NAVIGATION_TIMEOUT_MS,
+  closeAll,
+  expectNoPageErrors,
   launchChromium,
+  openPage,
   poll,
   screenshot,
+  signInByApi,
 } from './browser.js';
+import type { PageSession } from './browser.js';
 import { seed, signIn } from './seed.js';
 import type { Seed, SeededCheckpoint } from './seed.js';
 import { startUiMaster } from './server.js';
@@ -27,11 +30,10 @@ import type { UiMaster } from './server.js';
 
 let master: UiMaster | undefined;
 let browser: Browser | undefined;
-let context: BrowserContext;
+let session: PageSession | undefined;
 let page: Page;
 let data: Seed;
 let api: Client;
-const pageErrors: string[] = [];
 
 /** As the UI prints sizes: bytes under 1 KiB, else KiB with one decimal. */
 function bytesText(n: number): string {
@@ -62,31 +64,14 @@ beforeAll(async () => {
   master = await startUiMaster();
   data = await seed(master.url, master.storageDir);
   api = await signIn(master.url, 'determined');
-  context = await browser.newContext({
-    baseURL: master.url,
-    viewport: { width: 1280, height: 900 },
-  });
-  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
-  context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
-  page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  const res = await context.request.post('/api/v1/auth/login', {
-    data: { username: 'determined', password: '', isHashed: false },
-  });
-  expect(res.status()).toBe(200);
+  session = await openPage(browser, master.url);
+  page = session.page;
+  await signInByApi(session.context);
 }, 90_000);
 
-afterAll(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    await master?.close();
-  }
-}, 20_000);
+afterAll(() => closeAll(browser, master), 20_000);
 
-afterEach(() => {
-  expect(pageErrors.splice(0), 'uncaught errors in the page').toEqual([]);
-});
+afterEach(() => expectNoPageErrors(session));
 
 describe('checkpoint retention in Chromium', () => {
   it('shows the storage used, previews a policy and applies it, deleting exactly what it said', async () => {

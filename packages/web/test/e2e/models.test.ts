@@ -4,12 +4,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { archiveModel, createModel, registerModelVersion } from '@determined-ts/sdk';
 
 import {
-  ACTION_TIMEOUT_MS,
-  NAVIGATION_TIMEOUT_MS,
+  closeAll,
+  expectNoPageErrors,
   launchChromium,
+  openPage,
   poll,
   screenshot,
+  signInByApi as signInContext,
 } from './browser.js';
+import type { PageSession } from './browser.js';
 import { checkpointPath, firstTrial, seed, signIn } from './seed.js';
 import type { Seed, SeededCheckpoint, SeededTrial } from './seed.js';
 import { startUiMaster } from './server.js';
@@ -32,12 +35,12 @@ const PAGE_SIZE = 20;
 
 let master: UiMaster | undefined;
 let browser: Browser | undefined;
+let session: PageSession | undefined;
 let context: BrowserContext;
 let page: Page;
 let data: Seed;
 /** Versions 1 and 2 of RESNET, in that order. */
 let resnetVersions: SeededCheckpoint[];
-const pageErrors: string[] = [];
 
 const trialA = (): SeededTrial => firstTrial(data.sweep);
 const h1 = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
@@ -67,12 +70,7 @@ function attributes(selector: string, name: string): Promise<(string | null)[]> 
 /** The model names in the models table, top to bottom (each row carries its model's name). */
 const listedNames = () => attributes('[data-testid="models-table"] tbody tr', 'data-model');
 
-async function signInByApi(): Promise<void> {
-  const res = await context.request.post('/api/v1/auth/login', {
-    data: { username: 'determined', password: '', isHashed: false },
-  });
-  expect(res.status()).toBe(200);
-}
+const signInByApi = (): Promise<void> => signInContext(context);
 
 /** The models, as a team would have them: a few real ones, many fillers, one archived. */
 async function seedModels(baseUrl: string): Promise<void> {
@@ -109,30 +107,14 @@ beforeAll(async () => {
   master = await startUiMaster();
   data = await seed(master.url, master.storageDir);
   await seedModels(master.url);
-  context = await browser.newContext({
-    baseURL: master.url,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-  });
-  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
-  context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
-  page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  session = await openPage(browser, master.url, { acceptDownloads: true });
+  ({ context, page } = session);
   await signInByApi();
 }, 90_000);
 
-afterAll(async () => {
-  // The browser first: it holds connections to the master open.
-  try {
-    await browser?.close();
-  } finally {
-    await master?.close();
-  }
-}, 20_000);
+afterAll(() => closeAll(browser, master), 20_000);
 
-afterEach(() => {
-  expect(pageErrors.splice(0), 'uncaught errors in the page').toEqual([]);
-});
+afterEach(() => expectNoPageErrors(session));
 
 describe('model registry in Chromium', () => {
   it('lists the models, sorted, paged and filtered by the server', async () => {

@@ -10,12 +10,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   ACTION_TIMEOUT_MS,
   INSECURE_HOST,
-  NAVIGATION_TIMEOUT_MS,
+  closeAll,
+  expectNoPageErrors,
   launchChromium,
+  openPage,
   paintedPixels,
   poll,
   screenshot,
+  signInByApi as signInContext,
 } from './browser.js';
+import type { PageSession } from './browser.js';
 import { SEARCHER_METRIC, checkpointPath, firstTrial, seed, setPassword } from './seed.js';
 import type { Seed, SeededTrial } from './seed.js';
 import { startUiMaster } from './server.js';
@@ -32,22 +36,16 @@ const SESSION_EXPIRED = 'Your session has expired. Sign in again.';
 
 let master: UiMaster | undefined;
 let browser: Browser | undefined;
+let session: PageSession | undefined;
 let context: BrowserContext;
 let page: Page;
 let data: Seed;
-const pageErrors: string[] = [];
 
 const pathIs = (path: string) => page.waitForURL((url) => url.pathname === path);
 
 const trialA = (): SeededTrial => firstTrial(data.sweep);
 
-/** Signs the browser context in as `determined` through the API (the cookie lands in it). */
-async function signInByApi(): Promise<void> {
-  const res = await context.request.post('/api/v1/auth/login', {
-    data: { username: 'determined', password: '', isHashed: false },
-  });
-  expect(res.status()).toBe(200);
-}
+const signInByApi = (): Promise<void> => signInContext(context);
 
 async function fillSignIn(username: string, password: string): Promise<void> {
   await page.getByLabel('Username', { exact: true }).fill(username);
@@ -65,16 +63,9 @@ beforeAll(async () => {
   master = await startUiMaster();
   data = await seed(master.url, master.storageDir);
   await setPassword(master.url, 'admin', ADMIN_PASSWORD);
-  context = await browser.newContext({
-    baseURL: master.url,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-  });
-  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
-  context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+  session = await openPage(browser, master.url, { acceptDownloads: true });
+  ({ context, page } = session);
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: master.url });
-  page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
   // When the UI does not render at all, fail here once instead of timing out in every test.
   await page.goto('/login');
   await page
@@ -85,18 +76,9 @@ beforeAll(async () => {
     });
 }, 90_000);
 
-afterAll(async () => {
-  // The browser first: it holds connections to the master open.
-  try {
-    await browser?.close();
-  } finally {
-    await master?.close();
-  }
-}, 20_000);
+afterAll(() => closeAll(browser, master), 20_000);
 
-afterEach(() => {
-  expect(pageErrors.splice(0), 'uncaught errors in the page').toEqual([]);
-});
+afterEach(() => expectNoPageErrors(session));
 
 describe('web UI in Chromium', () => {
   it('signs in as determined with the empty password and shows the user', async () => {
