@@ -1,6 +1,7 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
+import { ROUTES } from '@determined-ts/api';
 import type { CheckpointStore } from '@determined-ts/storage';
 import { Hono } from 'hono';
 import { sql } from 'kysely';
@@ -10,10 +11,8 @@ import { HttpError } from '../errors.js';
 import { localRoot, openStore } from '../services/storage.js';
 import { storageLabel } from '../storage-label.js';
 
-export const HEALTH_PATH = '/health';
-export const READY_PATH = '/ready';
 /** Load balancers call these without a session. */
-export const PUBLIC_HEALTH_PATHS = [HEALTH_PATH, READY_PATH];
+export const PUBLIC_HEALTH_PATHS = [ROUTES.health, ROUTES.ready];
 
 /** How long each readiness check may take before it counts as failed. */
 const CHECK_TIMEOUT_MS = 3000;
@@ -37,9 +36,9 @@ export function healthRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   let store: Promise<CheckpointStore> | undefined;
 
-  app.get(HEALTH_PATH, (c) => c.json({ status: 'ok' }));
+  app.get(ROUTES.health, (c) => c.json({ status: 'ok' }));
 
-  app.get(READY_PATH, async (c) => {
+  app.get(ROUTES.ready, async (c) => {
     const draining = deps.isDraining?.() ?? false;
     const [database, storage] = await Promise.all([
       check(async () => {
