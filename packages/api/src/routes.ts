@@ -11,6 +11,10 @@ export const ROUTES = {
   token: '/api/v1/tokens/:tokenId',
   master: '/api/v1/master',
   info: '/info',
+  /** Liveness, for load balancers: no database work. */
+  health: '/health',
+  /** Readiness: the database and the default checkpoint storage answer, not draining. */
+  ready: '/ready',
   experiments: '/api/v1/experiments',
   experiment: '/api/v1/experiments/:experimentId',
   experimentByExternalId: '/api/v1/experiments/by-external-id/:externalExperimentId',

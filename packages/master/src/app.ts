@@ -16,6 +16,7 @@ import { authRoutes, PUBLIC_AUTH_PATHS } from './routes/auth.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { gcRoutes } from './routes/gc.js';
+import { healthRoutes, PUBLIC_HEALTH_PATHS } from './routes/health.js';
 import { masterRoutes, PUBLIC_MASTER_PATHS } from './routes/master.js';
 import { modelRoutes } from './routes/models.js';
 import { reconcileRoutes } from './routes/reconcile.js';
@@ -29,7 +30,11 @@ import { authenticate } from './services/users.js';
 /** `ROUTES.experimentPreviewGc`, matched with any id (a bad one is the route's 400). */
 const GC_PREVIEW_PATH = /^\/experiments\/[^/]+\/preview_gc\/?$/;
 
-const PUBLIC_PATHS = new Set<string>([...PUBLIC_AUTH_PATHS, ...PUBLIC_MASTER_PATHS]);
+const PUBLIC_PATHS = new Set<string>([
+  ...PUBLIC_AUTH_PATHS,
+  ...PUBLIC_MASTER_PATHS,
+  ...PUBLIC_HEALTH_PATHS,
+]);
 
 export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
   const info = ERROR_CODES[code];
@@ -112,6 +117,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', authRoutes(deps));
   app.route('/', tokenRoutes(deps));
   app.route('/', masterRoutes(deps));
+  app.route('/', healthRoutes(deps));
   app.route('/', experimentRoutes(deps));
   app.route('/', gcRoutes(deps));
   app.route('/', reconcileRoutes(deps));

@@ -31,6 +31,8 @@ export interface AppDeps {
   settings: AppSettings;
   clock: () => number;
   logger: Logger;
+  /** True once the master drains after SIGTERM: `/ready` then answers 503. @default never */
+  isDraining?: () => boolean;
 }
 
 /** The signed-in user, set by the auth middleware. */

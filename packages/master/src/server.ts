@@ -80,7 +80,9 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     await db.close();
     throw err;
   }
-  const deps = { db, settings, clock: Date.now, logger };
+  // Set when the drain starts: `/ready` answers 503 on the connections still open.
+  let isDraining = false;
+  const deps = { db, settings, clock: Date.now, logger, isDraining: () => isDraining };
   const app = createApp(deps);
   const http = createMasterServer(app.fetch, config);
   let address;
@@ -100,6 +102,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   const close = async (timeoutMs: number): Promise<void> => {
+    isDraining = true;
     stopResuming.abort();
     const { inFlight, cut } = await http.drain(timeoutMs);
     if (cut > 0) {

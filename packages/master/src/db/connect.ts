@@ -83,20 +83,82 @@ export function openDb(
   };
 }
 
-/** Brings the schema up to date. Returns kysely's per-migration results; throws if one failed. */
+/**
+ * The PostgreSQL advisory lock key that orders migrations between masters on one database
+ * ("det-" in ASCII). Advisory locks are per database, so every schema in it shares the key.
+ */
+const MIGRATION_LOCK_KEY = 0x6465742d;
+
+/** How long an SQLite migration waits for another process's, before failing with SQLITE_BUSY. */
+const SQLITE_MIGRATION_WAIT_MS = 120_000;
+
+/**
+ * Brings the schema up to date. Returns kysely's per-migration results; throws if one failed.
+ *
+ * Several masters may start at once on one database (replicas, a rolling upgrade): each holds a
+ * lock for the whole run, from looking for kysely's tables to the last migration, so the others
+ * wait and then find nothing left to do. kysely's own lock covers only the migrations, not the
+ * creation of its tables before them, where concurrent starts on an empty database collide.
+ */
 export async function migrate(db: Db): Promise<MigrationResultSet> {
   const migrations = migrationsFor(db.dialect);
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
-  // kysely looks for its migration tables in every schema unless told which one; another
-  // schema's tables (a second master, another kysely app) would make it skip creating ours.
-  const migrationTableSchema =
-    db.dialect === 'postgres'
-      ? (await sql<{ s: string }>`select current_schema() as s`.execute(db.kysely)).rows[0]?.s
-      : undefined;
-  const migrator = new Migrator({ db: db.kysely, provider, migrationTableSchema });
-  const result = await migrator.migrateToLatest();
+  const result = await db.kysely.connection().execute(async (conn) => {
+    if (db.dialect === 'sqlite') {
+      return migrateSqliteExclusively(conn, provider);
+    }
+    // A session lock on the connection the migrator runs on; released below, or by PostgreSQL
+    // if this process dies holding it.
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(conn);
+    try {
+      // kysely looks for its migration tables in every schema unless told which one; another
+      // schema's tables (a second master, another kysely app) would make it skip creating ours.
+      const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(conn)).rows[0]
+        ?.s;
+      return await new Migrator({
+        db: conn,
+        provider,
+        migrationTableSchema: schema,
+      }).migrateToLatest();
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(conn);
+    }
+  });
   if (result.error !== undefined) {
     throw new Error('database migration failed', { cause: result.error });
   }
+  return result;
+}
+
+/**
+ * SQLite: one write transaction taken before anything is read (BEGIN IMMEDIATE), so a second
+ * process waits for the first to commit instead of both reading "nothing migrated" and the
+ * second failing at its first write (a deferred transaction cannot wait for a newer snapshot).
+ */
+async function migrateSqliteExclusively(
+  conn: Kysely<Database>,
+  provider: MigrationProvider,
+): Promise<MigrationResultSet> {
+  const waitMs = (await sql<{ timeout: number }>`pragma busy_timeout`.execute(conn)).rows[0]
+    ?.timeout;
+  await sql.raw(`pragma busy_timeout = ${SQLITE_MIGRATION_WAIT_MS}`).execute(conn);
+  try {
+    await sql`begin immediate`.execute(conn);
+  } finally {
+    await sql.raw(`pragma busy_timeout = ${waitMs ?? 0}`).execute(conn);
+  }
+  let result: MigrationResultSet;
+  try {
+    // Our transaction is the migrator's: SQLite cannot nest a second BEGIN.
+    result = await new Migrator({
+      db: conn,
+      provider,
+      disableTransactions: true,
+    }).migrateToLatest();
+  } catch (err: unknown) {
+    await sql`rollback`.execute(conn);
+    throw err;
+  }
+  await sql.raw(result.error === undefined ? 'commit' : 'rollback').execute(conn);
   return result;
 }

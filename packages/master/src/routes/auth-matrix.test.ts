@@ -12,7 +12,13 @@ import type { TestMaster } from '../../test/helpers.js';
 const DAY_MS = 24 * 3600 * 1000;
 
 /** The only routes anyone may call without signing in. A new public route must be added here. */
-const PUBLIC_ROUTES = ['POST /api/v1/auth/login', 'GET /api/v1/master', 'GET /info'];
+const PUBLIC_ROUTES = [
+  'POST /api/v1/auth/login',
+  'GET /api/v1/master',
+  'GET /info',
+  'GET /health',
+  'GET /ready',
+];
 
 /** Headers that must not get past the auth layer, by what is wrong with them. */
 type Credentials = Record<string, Record<string, string>>;

@@ -557,6 +557,26 @@ const ROWS: BadRow[] = [
     status: 404,
     message: 'no route for DELETE /info',
   },
+  ...(['health', 'ready'] as const).flatMap((route): BadRow[] => [
+    {
+      route,
+      method: 'GET',
+      name: 'a path under it that does not exist',
+      path: `${ROUTES[route]}/extra`,
+      as: 'none',
+      status: 404,
+      message: `no route for GET ${ROUTES[route]}/extra`,
+    },
+    {
+      route,
+      method: 'POST',
+      name: 'a method it does not serve',
+      path: ROUTES[route],
+      as: 'none',
+      status: 404,
+      message: `no route for POST ${ROUTES[route]}`,
+    },
+  ]),
   // --- experiments ---
   {
     route: 'experiments',
@@ -3587,7 +3607,7 @@ const ROWS: BadRow[] = [
 ];
 
 /** Routes that answer without a session. */
-const PUBLIC: readonly RouteName[] = ['login', 'master', 'info'];
+const PUBLIC: readonly RouteName[] = ['login', 'master', 'info', 'health', 'ready'];
 
 /** Every (method, route) the app serves, from Hono's own route list. */
 function servedRoutes(m: TestMaster): { method: Method; route: RouteName }[] {

@@ -98,10 +98,13 @@ export async function startTrial(
 ): Promise<{ trialRunId: number; stepsCompleted: number; latestCheckpoint?: string }> {
   const db = deps.db.kysely;
   return db.transaction().execute(async (trx) => {
+    // Locked on PostgreSQL: two starts at once (a retry on another replica while the first
+    // still runs) would otherwise both read run N and both answer N + 1.
     const trial = await trx
       .selectFrom('trials')
       .selectAll()
       .where('id', '=', trialId)
+      .$if(deps.db.dialect === 'postgres', (qb) => qb.forUpdate())
       .executeTakeFirst();
     if (trial === undefined) {
       throw notFound('trial', trialId);
