@@ -64,6 +64,10 @@ async function syncSearcherMetric(
  * (a restarted trial forgets what it is replaying); re-reporting the same group and step in
  * the same run merges keys, and a different value for a key already reported is an error.
  * A validation report also refreshes the searcher value of the checkpoints at its step.
+ *
+ * Idempotent, so that a client (the SDK, or a load balancer) may retry a report whose answer it
+ * lost: the same report again, from the same run (same group, steps, metrics and batch
+ * metrics), answers as the first did and changes nothing, and two copies racing leave one row.
  */
 export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promise<void> {
   checkGroup(report.group);
@@ -73,131 +77,275 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
       throw badRequest(`metric '${key}' must be a number, got ${JSON.stringify(value)}`);
     }
   }
-  // Every report rewrites its trial's summary, so on PostgreSQL it locks the trial row first
-  // (as Determined does); the lock also keeps a validation and a checkpoint report from missing
-  // each other (see `reportCheckpoint`).
-  const lockTrial = deps.db.dialect === 'postgres' ? sql`for update of t` : sql``;
+  const row: NewMetricRow = {
+    trialId: report.trialId,
+    runId: report.trialRunId,
+    group: report.group,
+    steps: report.stepsCompleted,
+    endTime: report.reportTime ?? deps.clock(),
+    avgMetrics: JSON.stringify(report.avgMetrics),
+    batchMetrics:
+      report.batchMetrics === null || report.batchMetrics.length === 0
+        ? null
+        : JSON.stringify(report.batchMetrics),
+  };
+  const postgres = deps.db.dialect === 'postgres';
   // Through the write runner: on SQLite, reports arriving together share one commit's fsync.
   await deps.db.write(async (trx) => {
-    // This statement and the archiving below run for every report; written as SQL they cost a
-    // third of what kysely's builder takes to assemble them.
-    const [trial] = (
-      await sql<TrialForReport>`
-        select t.run_id, t.total_batches, t.summary_metrics, t.best_validation_id,
-          t.latest_validation_id, t.searcher_metric_value, e.searcher_metric, e.smaller_is_better
-        from trials t join experiments e on e.id = t.experiment_id
-        where t.id = ${report.trialId}
-        ${lockTrial}`.execute(trx)
-    ).rows;
-    if (trial === undefined) {
+    const stored = postgres ? await storeOnPostgres(trx, row) : await storeOnSqlite(trx, row);
+    if (stored === undefined) {
       throw notFound('trial', report.trialId);
     }
+    const { trial } = stored;
     if (report.trialRunId !== trial.run_id) {
       throw badRequest(
         `invalid run id, ${report.trialRunId} (reported) != ${trial.run_id} (expected)`,
       );
     }
-    const steps = report.stepsCompleted;
-    // `archived = 0` is a literal, not a parameter: SQLite re-prepares a statement on every run
-    // when a bound value decided whether a partial index (metrics_live) applies.
-    const { rows: archived } = await sql<{ metric_group: string; total_batches: number }>`
-      update metrics set archived = 1
-      where trial_id = ${report.trialId} and archived = 0 and trial_run_id < ${report.trialRunId}
-        and (total_batches > ${steps} or (metric_group = ${report.group} and total_batches >= ${steps}))
-      returning metric_group, total_batches`.execute(trx);
-    for (const row of archived) {
-      if (row.metric_group === METRIC_GROUP_VALIDATION) {
-        await syncSearcherMetric(trx, report.trialId, row.total_batches, null);
-      }
-    }
-    const endTime = report.reportTime ?? deps.clock();
     let merged = report.avgMetrics;
     let added = report.avgMetrics;
-    // Most reports are of a new step: try the insert first, and merge only when a live report of
-    // this group and step already holds the slot (one statement fewer per report).
-    const inserted = await trx
-      .insertInto('metrics')
-      .values({
-        trial_id: report.trialId,
-        trial_run_id: report.trialRunId,
-        metric_group: report.group,
-        total_batches: steps,
-        end_time: endTime,
-        avg_metrics: JSON.stringify(report.avgMetrics),
-        batch_metrics:
-          report.batchMetrics === null || report.batchMetrics.length === 0
-            ? null
-            : JSON.stringify(report.batchMetrics),
-        archived: 0,
-      })
-      .onConflict((oc) =>
-        oc
-          .columns(['trial_id', 'metric_group', 'total_batches'])
-          .where('archived', '=', sql.lit(0))
-          .doNothing(),
-      )
-      .returning('id')
-      .executeTakeFirst();
     let rowId: number;
-    if (inserted === undefined) {
-      const existing = await trx
-        .selectFrom('metrics')
-        .selectAll()
-        .where('trial_id', '=', report.trialId)
-        .where('metric_group', '=', report.group)
-        .where('total_batches', '=', steps)
-        .where('archived', '=', sql.lit(0))
-        .executeTakeFirstOrThrow();
+    /** The merged row's new metrics, when the report merged into one that held new keys. */
+    let mergedWrite: { id: number; avgMetrics: string } | undefined;
+    if (stored.existing === undefined) {
+      rowId = stored.insertedId;
+    } else {
+      const { existing } = stored;
       merged = mergeReport(existing, report);
       // Keys already in the row were counted when they arrived (a re-sent key must be equal).
-      const old = parseJsonObject(existing.avg_metrics);
+      const old = parseJsonObject(existing.avgMetrics);
       added = Object.fromEntries(Object.entries(report.avgMetrics).filter(([k]) => !(k in old)));
       rowId = existing.id;
-      await trx
-        .updateTable('metrics')
-        .set({
-          avg_metrics: JSON.stringify(merged),
-          end_time: endTime,
-          ...(report.batchMetrics !== null && report.batchMetrics.length > 0
-            ? { batch_metrics: JSON.stringify(report.batchMetrics) }
-            : {}),
-        })
-        .where('id', '=', existing.id)
-        .execute();
-    } else {
-      rowId = inserted.id;
+      const newBatch = existing.batchMetrics === null && row.batchMetrics !== null;
+      if (Object.keys(added).length === 0 && !newBatch && !stored.archivedAny) {
+        // A repeat of what is stored (a retried report): nothing to change.
+        return;
+      }
+      mergedWrite = { id: existing.id, avgMetrics: JSON.stringify(merged) };
     }
     const searcher = {
       metric: trial.searcher_metric,
       smallerIsBetter: Number(trial.smaller_is_better) === 1,
     };
-    if (report.group === METRIC_GROUP_VALIDATION) {
-      await syncSearcherMetric(trx, report.trialId, steps, finiteMetric(merged, searcher.metric));
-    }
     // A report that archived earlier ones (a restarted trial) recomputes everything from the
     // live rows; any other folds itself into what the trial row holds.
-    const aggregates =
-      archived.length > 0
-        ? await computeTrialAggregates(trx, report.trialId, searcher)
-        : await foldReport(trx, trial, searcher, report.group, {
-            id: rowId,
-            steps,
-            added,
-            merged,
-          });
+    const aggregates = stored.archivedAny
+      ? await computeTrialAggregates(trx, report.trialId, searcher)
+      : await foldReport(trx, trial, searcher, report.group, {
+          id: rowId,
+          steps: row.steps,
+          added,
+          merged,
+        });
     const totalBatches =
       report.group === METRIC_GROUP_TRAINING
-        ? Math.max(Number(trial.total_batches), steps)
+        ? Math.max(Number(trial.total_batches), row.steps)
         : Number(trial.total_batches);
-    await sql`
-      update trials set summary_metrics = ${
-        aggregates.summary === null ? null : JSON.stringify(aggregates.summary)
-      }, best_validation_id = ${aggregates.bestValidationId},
-        latest_validation_id = ${aggregates.latestValidationId},
-        searcher_metric_value = ${aggregates.searcherMetricValue},
-        total_batches = ${totalBatches}
-      where id = ${report.trialId}`.execute(trx);
+    await finishReport(trx, postgres, {
+      row,
+      merged: mergedWrite,
+      searcherValue:
+        report.group === METRIC_GROUP_VALIDATION
+          ? finiteMetric(merged, searcher.metric)
+          : undefined,
+      aggregates,
+      totalBatches,
+    });
   });
+}
+
+/** A report's row as stored, its JSON already encoded. */
+interface NewMetricRow {
+  trialId: number;
+  runId: number;
+  group: string;
+  steps: number;
+  endTime: number;
+  avgMetrics: string;
+  batchMetrics: string | null;
+}
+
+/** The live row of the report's group and step that the report merges into. */
+interface ExistingRow {
+  id: number;
+  avgMetrics: string;
+  batchMetrics: string | null;
+}
+
+/**
+ * What storing a report found: the trial (locked), whether earlier runs' rows were archived,
+ * and the new row's id or the live row already holding the group and step. When the run id is
+ * not the trial's, nothing was written.
+ */
+type Stored = { trial: TrialForReport; archivedAny: boolean } & (
+  { existing: undefined; insertedId: number } | { existing: ExistingRow }
+);
+
+/**
+ * Locks the trial, archives what earlier runs reported at or past the step, and inserts the
+ * row unless the slot is taken, in one round trip (`report_metrics_store`, migration 0007).
+ */
+async function storeOnPostgres(
+  trx: Transaction<Database>,
+  row: NewMetricRow,
+): Promise<Stored | undefined> {
+  const [result] = (
+    await sql<
+      TrialForReport & {
+        archived_any: boolean | null;
+        inserted_id: number | null;
+        existing_id: number | null;
+        existing_avg_metrics: string | null;
+        existing_batch_metrics: string | null;
+      }
+    >`select * from report_metrics_store(${row.trialId}, ${row.runId}, ${row.group},
+      ${row.steps}, ${row.endTime}, ${row.avgMetrics}, ${row.batchMetrics})`.execute(trx)
+  ).rows;
+  if (result === undefined) {
+    return undefined;
+  }
+  const archivedAny = result.archived_any === true;
+  if (result.existing_id !== null) {
+    return {
+      trial: result,
+      archivedAny,
+      existing: {
+        id: result.existing_id,
+        avgMetrics: result.existing_avg_metrics ?? '{}',
+        batchMetrics: result.existing_batch_metrics,
+      },
+    };
+  }
+  // A run id that is not the trial's returns the trial alone; the caller refuses it.
+  return { trial: result, archivedAny, existing: undefined, insertedId: result.inserted_id ?? 0 };
+}
+
+/** The same steps as `report_metrics_store`, one statement each: in-process, they cost little. */
+async function storeOnSqlite(
+  trx: Transaction<Database>,
+  row: NewMetricRow,
+): Promise<Stored | undefined> {
+  // This statement and the archiving below run for every report; written as SQL they cost a
+  // third of what kysely's builder takes to assemble them.
+  const [trial] = (
+    await sql<TrialForReport>`
+      select t.run_id, t.total_batches, t.summary_metrics, t.best_validation_id,
+        t.latest_validation_id, t.searcher_metric_value, e.searcher_metric, e.smaller_is_better
+      from trials t join experiments e on e.id = t.experiment_id
+      where t.id = ${row.trialId}`.execute(trx)
+  ).rows;
+  if (trial === undefined) {
+    return undefined;
+  }
+  if (trial.run_id !== row.runId) {
+    return { trial, archivedAny: false, existing: undefined, insertedId: 0 };
+  }
+  // `archived = 0` is a literal, not a parameter: SQLite re-prepares a statement on every run
+  // when a bound value decided whether a partial index (metrics_live_steps) applies.
+  const { rows: archived } = await sql<{ metric_group: string; total_batches: number }>`
+    update metrics set archived = 1
+    where trial_id = ${row.trialId} and archived = 0 and total_batches >= ${row.steps}
+      and (total_batches > ${row.steps} or metric_group = ${row.group})
+      and trial_run_id < ${row.runId}
+    returning metric_group, total_batches`.execute(trx);
+  for (const gone of archived) {
+    if (gone.metric_group === METRIC_GROUP_VALIDATION) {
+      await syncSearcherMetric(trx, row.trialId, gone.total_batches, null);
+    }
+  }
+  const archivedAny = archived.length > 0;
+  // Most reports are of a new step: try the insert first, and read the live report of this
+  // group and step only when it already holds the slot (one statement fewer per report).
+  const inserted = await trx
+    .insertInto('metrics')
+    .values({
+      trial_id: row.trialId,
+      trial_run_id: row.runId,
+      metric_group: row.group,
+      total_batches: row.steps,
+      end_time: row.endTime,
+      avg_metrics: row.avgMetrics,
+      batch_metrics: row.batchMetrics,
+      archived: 0,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['trial_id', 'metric_group', 'total_batches'])
+        .where('archived', '=', sql.lit(0))
+        .doNothing(),
+    )
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted !== undefined) {
+    return { trial, archivedAny, existing: undefined, insertedId: inserted.id };
+  }
+  const existing = await trx
+    .selectFrom('metrics')
+    .select(['id', 'avg_metrics', 'batch_metrics'])
+    .where('trial_id', '=', row.trialId)
+    .where('metric_group', '=', row.group)
+    .where('total_batches', '=', row.steps)
+    .where('archived', '=', sql.lit(0))
+    .executeTakeFirstOrThrow();
+  return {
+    trial,
+    archivedAny,
+    existing: {
+      id: existing.id,
+      avgMetrics: existing.avg_metrics,
+      batchMetrics: existing.batch_metrics,
+    },
+  };
+}
+
+/** The writes that follow a stored report. */
+interface ReportWrites {
+  row: NewMetricRow;
+  merged: { id: number; avgMetrics: string } | undefined;
+  /** The searcher value for the checkpoints at the step: set for validation reports only. */
+  searcherValue: number | null | undefined;
+  aggregates: TrialAggregates;
+  totalBatches: number;
+}
+
+/**
+ * Writes the merged row, the checkpoints' searcher value and the trial's aggregates: on
+ * PostgreSQL in one statement (one round trip), on SQLite as three.
+ */
+async function finishReport(
+  trx: Transaction<Database>,
+  postgres: boolean,
+  writes: ReportWrites,
+): Promise<void> {
+  const { row, merged, searcherValue, aggregates } = writes;
+  const mergeRow =
+    merged === undefined
+      ? undefined
+      : sql`update metrics set avg_metrics = ${merged.avgMetrics}, end_time = ${row.endTime},
+          batch_metrics = coalesce(batch_metrics, ${row.batchMetrics})
+        where id = ${merged.id}`;
+  const syncCheckpoints =
+    searcherValue === undefined
+      ? undefined
+      : sql`update checkpoints set searcher_metric = ${searcherValue}
+        where trial_id = ${row.trialId} and steps_completed = ${row.steps}`;
+  const updateTrial = sql`update trials set summary_metrics = ${
+    aggregates.summary === null ? null : JSON.stringify(aggregates.summary)
+  }, best_validation_id = ${aggregates.bestValidationId},
+      latest_validation_id = ${aggregates.latestValidationId},
+      searcher_metric_value = ${aggregates.searcherMetricValue},
+      total_batches = ${writes.totalBatches}
+    where id = ${row.trialId}`;
+  const before = [mergeRow, syncCheckpoints].filter((s) => s !== undefined);
+  if (!postgres) {
+    for (const statement of [...before, updateTrial]) {
+      await statement.execute(trx);
+    }
+    return;
+  }
+  // Data-modifying CTEs run once each, whatever the main statement reads.
+  const ctes = before.map((statement, i) => sql`${sql.raw(`w${i}`)} as (${statement})`);
+  await (ctes.length === 0 ? updateTrial : sql`with ${sql.join(ctes)} ${updateTrial}`).execute(trx);
 }
 
 /** The trial row (and searcher) a report reads, locked on PostgreSQL. */
@@ -265,8 +413,13 @@ async function foldReport(
   return aggregates;
 }
 
-function mergeReport(existing: MetricRow, report: MetricsReport): JsonObject {
-  const old = parseJsonObject(existing.avg_metrics);
+/**
+ * The report's metrics merged into the row it re-reports. A key already there must come with the
+ * same value, and batch metrics already there may only be sent again unchanged: a retry repeats
+ * the report, a different value at the same step is a second, conflicting report.
+ */
+function mergeReport(existing: ExistingRow, report: MetricsReport): JsonObject {
+  const old = parseJsonObject(existing.avgMetrics);
   for (const [key, value] of Object.entries(report.avgMetrics)) {
     if (key in old && !isDeepStrictEqual(old[key], value)) {
       throw new HttpError(
@@ -276,13 +429,14 @@ function mergeReport(existing: MetricRow, report: MetricsReport): JsonObject {
     }
   }
   if (
-    existing.batch_metrics !== null &&
+    existing.batchMetrics !== null &&
     report.batchMetrics !== null &&
-    report.batchMetrics.length > 0
+    report.batchMetrics.length > 0 &&
+    !isDeepStrictEqual(JSON.parse(existing.batchMetrics), report.batchMetrics)
   ) {
     throw new HttpError(
       'failed_precondition',
-      `batch metrics of group '${report.group}' at step ${report.stepsCompleted} were already reported`,
+      `batch metrics of group '${report.group}' at step ${report.stepsCompleted} were already reported with different values`,
     );
   }
   return { ...old, ...report.avgMetrics };
