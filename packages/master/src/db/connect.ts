@@ -22,6 +22,8 @@ export interface Db {
    * arrive together share one commit (see group-commit.ts); on PostgreSQL each has its own.
    */
   write: WriteRunner;
+  /** PostgreSQL's connection pool, for the paths that talk to it directly (folded-transaction.ts). */
+  postgresPool: pg.Pool | undefined;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export function openDb(
       kysely,
       dialect: 'postgres',
       write: transactionPerWrite(kysely),
+      postgresPool: pool,
       close: () => kysely.destroy(),
     };
   }
@@ -79,6 +82,7 @@ export function openDb(
     kysely,
     dialect: 'sqlite',
     write: groupCommit(kysely),
+    postgresPool: undefined,
     close: () => kysely.destroy(),
   };
 }

@@ -7,9 +7,10 @@ import {
   encodeTimestamp,
 } from '@determined-ts/api';
 import { sql } from 'kysely';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
 
 import type { AppDeps } from '../context.js';
+import { FoldedTransaction } from '../db/folded-transaction.js';
 import type { Database, MetricRow } from '../db/schema.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
 import { finiteMetric } from './config.js';
@@ -89,69 +90,101 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
         ? null
         : JSON.stringify(report.batchMetrics),
   };
-  const postgres = deps.db.dialect === 'postgres';
-  // Through the write runner: on SQLite, reports arriving together share one commit's fsync.
-  await deps.db.write(async (trx) => {
-    const stored = postgres ? await storeOnPostgres(trx, row) : await storeOnSqlite(trx, row);
-    if (stored === undefined) {
-      throw notFound('trial', report.trialId);
-    }
-    const { trial } = stored;
-    if (report.trialRunId !== trial.run_id) {
-      throw badRequest(
-        `invalid run id, ${report.trialRunId} (reported) != ${trial.run_id} (expected)`,
-      );
-    }
-    let merged = report.avgMetrics;
-    let added = report.avgMetrics;
-    let rowId: number;
-    /** The merged row's new metrics, when the report merged into one that held new keys. */
-    let mergedWrite: { id: number; avgMetrics: string } | undefined;
-    if (stored.existing === undefined) {
-      rowId = stored.insertedId;
-    } else {
-      const { existing } = stored;
-      merged = mergeReport(existing, report);
-      // Keys already in the row were counted when they arrived (a re-sent key must be equal).
-      const old = parseJsonObject(existing.avgMetrics);
-      added = Object.fromEntries(Object.entries(report.avgMetrics).filter(([k]) => !(k in old)));
-      rowId = existing.id;
-      const newBatch = existing.batchMetrics === null && row.batchMetrics !== null;
-      if (Object.keys(added).length === 0 && !newBatch && !stored.archivedAny) {
-        // A repeat of what is stored (a retried report): nothing to change.
-        return;
+  const pool = deps.db.postgresPool;
+  if (pool === undefined) {
+    // Through the write runner: reports arriving together share one commit's fsync.
+    await deps.db.write(async (trx) => {
+      const stored = await storeOnSqlite(trx, row);
+      for (const statement of await followUp(() => trx, stored, report, row)) {
+        await statement.execute(trx);
       }
-      mergedWrite = { id: existing.id, avgMetrics: JSON.stringify(merged) };
-    }
-    const searcher = {
-      metric: trial.searcher_metric,
-      smallerIsBetter: Number(trial.smaller_is_better) === 1,
-    };
-    // A report that archived earlier ones (a restarted trial) recomputes everything from the
-    // live rows; any other folds itself into what the trial row holds.
-    const aggregates = stored.archivedAny
-      ? await computeTrialAggregates(trx, report.trialId, searcher)
-      : await foldReport(trx, trial, searcher, report.group, {
-          id: rowId,
-          steps: row.steps,
-          added,
-          merged,
-        });
-    const totalBatches =
-      report.group === METRIC_GROUP_TRAINING
-        ? Math.max(Number(trial.total_batches), row.steps)
-        : Number(trial.total_batches);
-    await finishReport(trx, postgres, {
-      row,
-      merged: mergedWrite,
-      searcherValue:
-        report.group === METRIC_GROUP_VALIDATION
-          ? finiteMetric(merged, searcher.metric)
-          : undefined,
-      aggregates,
-      totalBatches,
     });
-  });
+    return;
+  }
+  // Two round trips: BEGIN with the store call, the follow-up writes with COMMIT.
+  const { trx, rows } = await FoldedTransaction.begin(pool, storeCall(row).compile(deps.db.kysely));
+  let statements: RawBuilder<unknown>[];
+  try {
+    statements = await followUp(() => trx.kysely(), storedOnPostgres(rows[0]), report, row);
+  } catch (error: unknown) {
+    await trx.rollback();
+    throw error;
+  }
+  await trx.commit(statements.map((statement) => statement.compile(deps.db.kysely)));
+}
+
+/**
+ * Checks what storing the report found and returns the writes that complete it: the merged
+ * row, the checkpoints' searcher value, the trial's aggregates. `db` runs the rare reads
+ * (a restarted trial's recomputation, a tie for best) in the report's transaction.
+ */
+async function followUp(
+  db: () => Kysely<Database>,
+  stored: Stored | undefined,
+  report: MetricsReport,
+  row: NewMetricRow,
+): Promise<RawBuilder<unknown>[]> {
+  if (stored === undefined) {
+    throw notFound('trial', report.trialId);
+  }
+  const { trial } = stored;
+  if (report.trialRunId !== trial.run_id) {
+    throw badRequest(
+      `invalid run id, ${report.trialRunId} (reported) != ${trial.run_id} (expected)`,
+    );
+  }
+  let merged = report.avgMetrics;
+  let added = report.avgMetrics;
+  let rowId: number;
+  const statements: RawBuilder<unknown>[] = [];
+  if (stored.existing === undefined) {
+    rowId = stored.insertedId;
+  } else {
+    const { existing } = stored;
+    merged = mergeReport(existing, report);
+    // Keys already in the row were counted when they arrived (a re-sent key must be equal).
+    const old = parseJsonObject(existing.avgMetrics);
+    added = Object.fromEntries(Object.entries(report.avgMetrics).filter(([k]) => !(k in old)));
+    rowId = existing.id;
+    const newBatch = existing.batchMetrics === null && row.batchMetrics !== null;
+    if (Object.keys(added).length === 0 && !newBatch && !stored.archivedAny) {
+      // A repeat of what is stored (a retried report): nothing to change.
+      return [];
+    }
+    statements.push(sql`update metrics set avg_metrics = ${JSON.stringify(merged)},
+        end_time = ${row.endTime}, batch_metrics = coalesce(batch_metrics, ${row.batchMetrics})
+      where id = ${existing.id}`);
+  }
+  const searcher = {
+    metric: trial.searcher_metric,
+    smallerIsBetter: Number(trial.smaller_is_better) === 1,
+  };
+  if (report.group === METRIC_GROUP_VALIDATION) {
+    statements.push(sql`update checkpoints set searcher_metric = ${finiteMetric(merged, searcher.metric)}
+      where trial_id = ${row.trialId} and steps_completed = ${row.steps}`);
+  }
+  // A report that archived earlier ones (a restarted trial) recomputes everything from the
+  // live rows; any other folds itself into what the trial row holds.
+  const aggregates = stored.archivedAny
+    ? await computeTrialAggregates(db(), report.trialId, searcher)
+    : await foldReport(db, trial, searcher, report.group, {
+        id: rowId,
+        steps: row.steps,
+        added,
+        merged,
+      });
+  const totalBatches =
+    report.group === METRIC_GROUP_TRAINING
+      ? Math.max(Number(trial.total_batches), row.steps)
+      : Number(trial.total_batches);
+  statements.push(sql`update trials set summary_metrics = ${
+    aggregates.summary === null ? null : JSON.stringify(aggregates.summary)
+  }, best_validation_id = ${aggregates.bestValidationId},
+      latest_validation_id = ${aggregates.latestValidationId},
+      searcher_metric_value = ${aggregates.searcherMetricValue},
+      total_batches = ${totalBatches}
+    where id = ${row.trialId}`);
+  return statements;
 }
 
 /** A report's row as stored, its JSON already encoded. */
@@ -181,26 +214,25 @@ type Stored = { trial: TrialForReport; archivedAny: boolean } & (
   { existing: undefined; insertedId: number } | { existing: ExistingRow }
 );
 
+/** What `report_metrics_store` returns: the trial, and what it did. */
+type StoreResult = TrialForReport & {
+  archived_any: boolean | null;
+  inserted_id: number | null;
+  existing_id: number | null;
+  existing_avg_metrics: string | null;
+  existing_batch_metrics: string | null;
+};
+
 /**
  * Locks the trial, archives what earlier runs reported at or past the step, and inserts the
- * row unless the slot is taken, in one round trip (`report_metrics_store`, migration 0007).
+ * row unless the slot is taken, in one statement (`report_metrics_store`, migration 0007).
  */
-async function storeOnPostgres(
-  trx: Transaction<Database>,
-  row: NewMetricRow,
-): Promise<Stored | undefined> {
-  const [result] = (
-    await sql<
-      TrialForReport & {
-        archived_any: boolean | null;
-        inserted_id: number | null;
-        existing_id: number | null;
-        existing_avg_metrics: string | null;
-        existing_batch_metrics: string | null;
-      }
-    >`select * from report_metrics_store(${row.trialId}, ${row.runId}, ${row.group},
-      ${row.steps}, ${row.endTime}, ${row.avgMetrics}, ${row.batchMetrics})`.execute(trx)
-  ).rows;
+function storeCall(row: NewMetricRow): RawBuilder<StoreResult> {
+  return sql<StoreResult>`select * from report_metrics_store(${row.trialId}, ${row.runId},
+    ${row.group}, ${row.steps}, ${row.endTime}, ${row.avgMetrics}, ${row.batchMetrics})`;
+}
+
+function storedOnPostgres(result: StoreResult | undefined): Stored | undefined {
   if (result === undefined) {
     return undefined;
   }
@@ -298,56 +330,6 @@ async function storeOnSqlite(
   };
 }
 
-/** The writes that follow a stored report. */
-interface ReportWrites {
-  row: NewMetricRow;
-  merged: { id: number; avgMetrics: string } | undefined;
-  /** The searcher value for the checkpoints at the step: set for validation reports only. */
-  searcherValue: number | null | undefined;
-  aggregates: TrialAggregates;
-  totalBatches: number;
-}
-
-/**
- * Writes the merged row, the checkpoints' searcher value and the trial's aggregates: on
- * PostgreSQL in one statement (one round trip), on SQLite as three.
- */
-async function finishReport(
-  trx: Transaction<Database>,
-  postgres: boolean,
-  writes: ReportWrites,
-): Promise<void> {
-  const { row, merged, searcherValue, aggregates } = writes;
-  const mergeRow =
-    merged === undefined
-      ? undefined
-      : sql`update metrics set avg_metrics = ${merged.avgMetrics}, end_time = ${row.endTime},
-          batch_metrics = coalesce(batch_metrics, ${row.batchMetrics})
-        where id = ${merged.id}`;
-  const syncCheckpoints =
-    searcherValue === undefined
-      ? undefined
-      : sql`update checkpoints set searcher_metric = ${searcherValue}
-        where trial_id = ${row.trialId} and steps_completed = ${row.steps}`;
-  const updateTrial = sql`update trials set summary_metrics = ${
-    aggregates.summary === null ? null : JSON.stringify(aggregates.summary)
-  }, best_validation_id = ${aggregates.bestValidationId},
-      latest_validation_id = ${aggregates.latestValidationId},
-      searcher_metric_value = ${aggregates.searcherMetricValue},
-      total_batches = ${writes.totalBatches}
-    where id = ${row.trialId}`;
-  const before = [mergeRow, syncCheckpoints].filter((s) => s !== undefined);
-  if (!postgres) {
-    for (const statement of [...before, updateTrial]) {
-      await statement.execute(trx);
-    }
-    return;
-  }
-  // Data-modifying CTEs run once each, whatever the main statement reads.
-  const ctes = before.map((statement, i) => sql`${sql.raw(`w${i}`)} as (${statement})`);
-  await (ctes.length === 0 ? updateTrial : sql`with ${sql.join(ctes)} ${updateTrial}`).execute(trx);
-}
-
 /** The trial row (and searcher) a report reads, locked on PostgreSQL. */
 interface TrialForReport {
   run_id: number;
@@ -365,7 +347,7 @@ interface TrialForReport {
  * merged row as the group's latest, and the row as a best or latest validation candidate.
  */
 async function foldReport(
-  trx: Transaction<Database>,
+  db: () => Kysely<Database>,
   trial: TrialForReport,
   searcher: Searcher,
   group: string,
@@ -399,7 +381,7 @@ async function foldReport(
   let wins = best === null || isBetter(searcher, value, best);
   if (!wins && value === best && aggregates.bestValidationId !== null) {
     // A tie goes to the larger step: look the current best's step up.
-    const current = await trx
+    const current = await db()
       .selectFrom('metrics')
       .select('total_batches')
       .where('id', '=', aggregates.bestValidationId)
