@@ -7,6 +7,8 @@ import type { LogEvent, MigrationProvider, MigrationResultSet } from 'kysely';
 import pg from 'pg';
 
 import type { DialectName } from './dialect.js';
+import { foldedBatches } from './folded-batches.js';
+import type { TwoStepRunner } from './folded-batches.js';
 import { groupCommit, transactionPerWrite } from './group-commit.js';
 import type { WriteRunner } from './group-commit.js';
 import { migrationsFor } from './migrations/index.js';
@@ -22,8 +24,12 @@ export interface Db {
    * arrive together share one commit (see group-commit.ts); on PostgreSQL each has its own.
    */
   write: WriteRunner;
-  /** PostgreSQL's connection pool, for the paths that talk to it directly (folded-transaction.ts). */
-  postgresPool: pg.Pool | undefined;
+  /**
+   * On PostgreSQL, runs two-step writes (metric reports) that arrive together in one
+   * transaction of two round trips (folded-batches.ts); undefined on SQLite, whose `write`
+   * already batches and has no round trips to save.
+   */
+  twoStepWrite: TwoStepRunner | undefined;
   close(): Promise<void>;
 }
 
@@ -61,7 +67,7 @@ export function openDb(
       kysely,
       dialect: 'postgres',
       write: transactionPerWrite(kysely),
-      postgresPool: pool,
+      twoStepWrite: foldedBatches(pool),
       close: () => kysely.destroy(),
     };
   }
@@ -82,7 +88,7 @@ export function openDb(
     kysely,
     dialect: 'sqlite',
     write: groupCommit(kysely),
-    postgresPool: undefined,
+    twoStepWrite: undefined,
     close: () => kysely.destroy(),
   };
 }

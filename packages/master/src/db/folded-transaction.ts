@@ -22,18 +22,18 @@ import type { Database } from './schema.js';
 export class FoldedTransaction {
   private constructor(private readonly client: pg.PoolClient) {}
 
-  /** Takes a connection, begins, and runs `first`; returns its rows. */
-  static async begin<R>(
+  /** Takes a connection, begins, and runs the `first` statements; returns the rows of each. */
+  static async begin(
     pool: pg.Pool,
-    first: CompiledQuery<R>,
-  ): Promise<{ trx: FoldedTransaction; rows: R[] }> {
+    first: readonly CompiledQuery[],
+  ): Promise<{ trx: FoldedTransaction; rows: unknown[][] }> {
     const client = await pool.connect();
     const trx = new FoldedTransaction(client);
     try {
       const results = (await client.query(
-        `begin; ${inlineParameters(first)}`,
+        ['begin', ...first.map(inlineParameters)].join('; '),
       )) as unknown as pg.QueryResult[];
-      return { trx, rows: (results[1]?.rows ?? []) as R[] };
+      return { trx, rows: first.map((_, i): unknown[] => results[i + 1]?.rows ?? []) };
     } catch (error: unknown) {
       await trx.rollback();
       throw error;

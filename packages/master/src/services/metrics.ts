@@ -10,7 +10,6 @@ import { sql } from 'kysely';
 import type { Kysely, RawBuilder, Transaction } from 'kysely';
 
 import type { AppDeps } from '../context.js';
-import { FoldedTransaction } from '../db/folded-transaction.js';
 import type { Database, MetricRow } from '../db/schema.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
 import { finiteMetric } from './config.js';
@@ -90,8 +89,8 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
         ? null
         : JSON.stringify(report.batchMetrics),
   };
-  const pool = deps.db.postgresPool;
-  if (pool === undefined) {
+  const twoStepWrite = deps.db.twoStepWrite;
+  if (twoStepWrite === undefined) {
     // Through the write runner: reports arriving together share one commit's fsync.
     await deps.db.write(async (trx) => {
       const stored = await storeOnSqlite(trx, row);
@@ -101,16 +100,16 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
     });
     return;
   }
-  // Two round trips: BEGIN with the store call, the follow-up writes with COMMIT.
-  const { trx, rows } = await FoldedTransaction.begin(pool, storeCall(row).compile(deps.db.kysely));
-  let statements: RawBuilder<unknown>[];
-  try {
-    statements = await followUp(() => trx.kysely(), storedOnPostgres(rows[0]), report, row);
-  } catch (error: unknown) {
-    await trx.rollback();
-    throw error;
-  }
-  await trx.commit(statements.map((statement) => statement.compile(deps.db.kysely)));
+  // PostgreSQL: the store call, then the follow-up writes, each batched with other reports'.
+  const { kysely } = deps.db;
+  await twoStepWrite({
+    key: row.trialId,
+    first: storeCall(row).compile(kysely),
+    then: async (rows, db) => {
+      const stored = storedOnPostgres(rows[0] as StoreResult | undefined);
+      return (await followUp(db, stored, report, row)).map((s) => s.compile(kysely));
+    },
+  });
 }
 
 /**
