@@ -53,6 +53,8 @@ const pgTypes = {
 
 /**
  * Opens the database `url` names: a `postgres://` URL, an SQLite file path, or `:memory:`.
+ * PostgreSQL's pool holds up to `poolSize` connections (10: the ingest path batches onto two or
+ * three, the rest serve reads; see the README's configuration section).
  * Nothing is migrated here; call {@link migrate}. `log` receives kysely's query events (the
  * benchmarks use it to capture the SQL they explain).
  */
