@@ -1,5 +1,6 @@
 /**
- * A master on an SQLite file in the data dir given as argv[2], listening on a free loopback port,
+ * A master on the database argv[3] names (default: an SQLite file in the data dir given as
+ * argv[2]), listening on a free loopback port,
  * for `metric-reports.ts` to fork: as deployed, the master has a process (and a core) of its
  * own, and the load generator does not compete with it for one event loop.
  *
@@ -24,7 +25,7 @@ const master = await startMaster(
     host: '127.0.0.1',
     port: 0,
     dataDir,
-    db: join(dataDir, 'master.db'),
+    db: process.argv[3] ?? join(dataDir, 'master.db'),
     allowEmptyPasswords: false,
     clusterName: 'bench',
     maxBodyBytes: DEFAULT_MAX_BODY_BYTES,

@@ -1,7 +1,9 @@
 /**
  * Metric reports over HTTP: 16 concurrent clients, each reporting its own trial's steps in order
  * to a real master on loopback (SQLite file in a temp data dir, the master's own durability
- * settings), through global fetch (undici, keep-alive).
+ * settings), through global fetch (undici, keep-alive). With a PostgreSQL server configured
+ * (`DET_BENCH_POSTGRES_URL`, else `DET_TEST_POSTGRES_URL`), the same run is repeated on it, in a
+ * schema of its own, and the two are compared (issue 16: PostgreSQL ≥ 0.9 × SQLite).
  *
  * Each client sends a fixed number of reports: nine training reports, then a validation at the
  * last training step, and so on. Every request must get a 200; afterwards the metric rows in the
@@ -14,25 +16,31 @@
  * `--client=http` swaps global fetch for node:http with a keep-alive agent: on a 2-CPU machine
  * fetch itself needs more CPU per request than the master does, so that run shows what the
  * master sustains when the load generator is not the bottleneck. The CPU columns tell which is.
- * Target (issue 2): ≥ 3,000 reports/s with none lost.
+ * Targets: ≥ 3,000 reports/s with none lost on each database (issue 2 for SQLite, issue 16 for
+ * PostgreSQL), and PostgreSQL ≥ 0.9 × SQLite in the same run (issue 16).
  */
 import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import SQLite from 'better-sqlite3';
+import pg from 'pg';
 
 import { DEFAULT_MAX_BODY_BYTES } from '../packages/master/src/config.js';
+import { openDb } from '../packages/master/src/db/connect.js';
+import type { DialectName } from '../packages/master/src/db/dialect.js';
 import { silentLogger } from '../packages/master/src/logger.js';
 import { startMaster } from '../packages/master/src/server.js';
-import { fmt, percentile, table, tempDir } from './lib.js';
+import { fmt, percentile, postgresUrl, table, tempDir, withSearchPath } from './lib.js';
 import type { MasterProcessMessage } from './master-process.js';
 
 const CLIENTS = 16;
 const REPORTS_PER_CLIENT = 3_000;
 const WARMUP_PER_CLIENT = 200;
 const TARGET_REPORTS_PER_S = 3_000;
+/** PostgreSQL's reports/s must be at least this share of SQLite's in the same run (issue 16). */
+const TARGET_POSTGRES_RATIO = 0.9;
 /** Each phase stops by itself after this long, whatever it has sent. */
 const PHASE_DEADLINE_MS = 180_000;
 
@@ -52,6 +60,7 @@ interface Phase {
 }
 
 export interface MetricReportsResult {
+  dialect: DialectName;
   anchor: Phase;
   reports: Phase;
   rowsMatch: boolean;
@@ -61,14 +70,14 @@ export interface MetricReportsResult {
 
 interface Master {
   url: string;
-  dbFile: string;
   /** CPU time the master's process has used, in µs (undefined when it shares this process). */
   cpuMicros(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
-async function forkedMaster(dataDir: string): Promise<Master> {
-  const child = fork(fileURLToPath(new URL('./master-process.ts', import.meta.url)), [dataDir], {
+async function forkedMaster(dataDir: string, db: string): Promise<Master> {
+  const masterProcess = fileURLToPath(new URL('./master-process.ts', import.meta.url));
+  const child = fork(masterProcess, [dataDir, db], {
     // DET_BENCH_PROFILE=DIR writes a CPU profile of the master to DIR.
     execArgv: [
       '--import',
@@ -91,7 +100,6 @@ async function forkedMaster(dataDir: string): Promise<Master> {
   });
   return {
     url,
-    dbFile: join(dataDir, 'master.db'),
     cpuMicros: () =>
       new Promise<number>((resolve) => {
         child.once('message', (m: MasterProcessMessage) => {
@@ -111,13 +119,13 @@ async function forkedMaster(dataDir: string): Promise<Master> {
   };
 }
 
-async function inlineMaster(dataDir: string): Promise<Master> {
+async function inlineMaster(dataDir: string, db: string): Promise<Master> {
   const master = await startMaster(
     {
       host: '127.0.0.1',
       port: 0,
       dataDir,
-      db: join(dataDir, 'master.db'),
+      db,
       allowEmptyPasswords: false,
       clusterName: 'bench',
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
@@ -127,7 +135,6 @@ async function inlineMaster(dataDir: string): Promise<Master> {
   );
   return {
     url: master.url,
-    dbFile: join(dataDir, 'master.db'),
     cpuMicros: () => Promise.resolve(undefined),
     close: () => master.close(),
   };
@@ -325,13 +332,78 @@ const isValidation = (i: number): boolean => i % 10 === 9;
 const stepOf = (i: number): number =>
   (i - Math.floor(i / 10) - (isValidation(i) ? 1 : 0) + 1) * 100;
 
+/**
+ * The database a run stores into: an SQLite file in `dataDir`, or a fresh schema on the
+ * PostgreSQL server at `url`, dropped by `cleanup`.
+ */
+async function benchDatabase(
+  dialect: DialectName,
+  dataDir: string,
+): Promise<{ url: string; cleanup: () => Promise<void> }> {
+  if (dialect === 'sqlite') {
+    return { url: join(dataDir, 'master.db'), cleanup: () => Promise.resolve() };
+  }
+  const server = postgresUrl();
+  if (server === undefined) {
+    throw new Error('set DET_BENCH_POSTGRES_URL or DET_TEST_POSTGRES_URL for PostgreSQL');
+  }
+  const schema = `bench_mr_${randomBytes(6).toString('hex')}`;
+  const admin = async (statement: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: server });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`create schema ${schema}`);
+  return {
+    url: withSearchPath(server, schema),
+    cleanup: () => admin(`drop schema ${schema} cascade`),
+  };
+}
+
+/** Live and archived metric rows per group of `trialIds`, read after the master has closed. */
+async function countRows(
+  url: string,
+  trialIds: readonly number[],
+): Promise<{ training: number; validation: number }> {
+  const db = openDb(url, { poolSize: 1 });
+  try {
+    const counted = await db.kysely
+      .selectFrom('metrics')
+      .select(['metric_group', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('trial_id', 'in', trialIds)
+      .groupBy('metric_group')
+      .execute();
+    const rows = { training: 0, validation: 0 };
+    for (const c of counted) {
+      if (c.metric_group === 'training' || c.metric_group === 'validation') {
+        rows[c.metric_group] = Number(c.n);
+      }
+    }
+    return rows;
+  } finally {
+    await db.close();
+  }
+}
+
 export async function runMetricReportsBench({
   inline = false,
   client = 'fetch',
-}: { inline?: boolean; client?: ClientKind } = {}): Promise<MetricReportsResult> {
+  dialect = 'sqlite',
+}: {
+  inline?: boolean;
+  client?: ClientKind;
+  dialect?: DialectName;
+} = {}): Promise<MetricReportsResult> {
   const dir = await tempDir('det-bench-mr-');
+  const database = await benchDatabase(dialect, dir.path);
   try {
-    const master = inline ? await inlineMaster(dir.path) : await forkedMaster(dir.path);
+    const master = inline
+      ? await inlineMaster(dir.path, database.url)
+      : await forkedMaster(dir.path, database.url);
     let anchor: Phase;
     let reports: Phase;
     const acked = { training: 0, validation: 0 };
@@ -383,21 +455,11 @@ export async function runMetricReportsBench({
     } finally {
       await master.close();
     }
-    // Counted after the master has closed: what it acknowledged must be in the file.
-    const file = new SQLite(master.dbFile, { readonly: true });
-    const counted = file
-      .prepare(
-        `select metric_group as "group", count(*) as n from metrics
-         where trial_id in (${trials.map(() => '?').join(', ')}) group by metric_group`,
-      )
-      .all(...trials.map((t) => t.id)) as { group: string; n: number }[];
-    file.close();
-    const rows = { training: 0, validation: 0 };
-    for (const c of counted) {
-      if (c.group === 'training' || c.group === 'validation') {
-        rows[c.group] = c.n;
-      }
-    }
+    // Counted after the master has closed: what it acknowledged must be in the database.
+    const rows = await countRows(
+      database.url,
+      trials.map((t) => t.id),
+    );
     const rowsMatch = rows.training === acked.training && rows.validation === acked.validation;
     const total = CLIENTS * REPORTS_PER_CLIENT;
     const pass =
@@ -418,7 +480,7 @@ export async function runMetricReportsBench({
       fmt(p.clientCpuUs, 0),
     ];
     const report = [
-      `Metric reports (client: ${client === 'fetch' ? 'global fetch, keep-alive' : 'node:http keep-alive agent'}): ${CLIENTS} concurrent clients × ${REPORTS_PER_CLIENT} requests, master ${inline ? 'in this process' : 'in its own process'}, SQLite file`,
+      `Metric reports (client: ${client === 'fetch' ? 'global fetch, keep-alive' : 'node:http keep-alive agent'}): ${CLIENTS} concurrent clients × ${REPORTS_PER_CLIENT} requests, master ${inline ? 'in this process' : 'in its own process'}, ${dialect === 'sqlite' ? 'SQLite file' : 'PostgreSQL'}`,
       table(
         [
           'phase',
@@ -439,19 +501,46 @@ export async function runMetricReportsBench({
       ...(reports.firstError === undefined ? [] : [`first report error: ${reports.firstError}`]),
       ...(anchor.firstError === undefined ? [] : [`first anchor error: ${anchor.firstError}`]),
       `target: ≥ ${TARGET_REPORTS_PER_S} reports/s, all ${total} acknowledged and stored → ${pass ? 'PASS' : 'FAIL'}`,
-      pass ? 'metric reports: PASS' : 'metric reports: FAIL',
+      pass ? `metric reports (${dialect}): PASS` : `metric reports (${dialect}): FAIL`,
     ].join('\n');
     console.log(report);
-    return { anchor, reports, rowsMatch, pass, report };
+    return { dialect, anchor, reports, rowsMatch, pass, report };
   } finally {
+    await database.cleanup();
     await dir.cleanup();
   }
 }
 
+/** Issue 16's comparison of two runs of the same script: PostgreSQL against SQLite. */
+export function comparePostgres(
+  sqlite: MetricReportsResult,
+  postgres: MetricReportsResult,
+): { pass: boolean; report: string } {
+  const ratio = postgres.reports.perSecond / sqlite.reports.perSecond;
+  const pass = postgres.pass && ratio >= TARGET_POSTGRES_RATIO;
+  const cpu = (r: MetricReportsResult): string =>
+    r.reports.serverCpuUs === undefined ? 'n/a' : `${fmt(r.reports.serverCpuUs, 0)} µs`;
+  return {
+    pass,
+    report: [
+      `PostgreSQL ÷ SQLite: ${fmt(postgres.reports.perSecond, 0)} ÷ ${fmt(sqlite.reports.perSecond, 0)} reports/s = ${fmt(ratio)} (master CPU per report ${cpu(postgres)} against ${cpu(sqlite)})`,
+      `target: PostgreSQL ≥ ${TARGET_POSTGRES_RATIO} × SQLite and ≥ ${TARGET_REPORTS_PER_S} reports/s, none lost → ${pass ? 'PASS' : 'FAIL'}`,
+    ].join('\n'),
+  };
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { pass } = await runMetricReportsBench({
+  const options = {
     inline: process.argv.includes('--inline'),
-    client: process.argv.includes('--client=http') ? 'http' : 'fetch',
-  });
+    client: process.argv.includes('--client=http') ? ('http' as const) : ('fetch' as const),
+  };
+  const sqlite = await runMetricReportsBench(options);
+  let pass = sqlite.pass;
+  if (postgresUrl() !== undefined) {
+    const postgres = await runMetricReportsBench({ ...options, dialect: 'postgres' });
+    const compared = comparePostgres(sqlite, postgres);
+    console.log(compared.report);
+    pass &&= compared.pass;
+  }
   process.exitCode = pass ? 0 : 1;
 }

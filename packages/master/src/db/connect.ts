@@ -7,6 +7,8 @@ import type { LogEvent, MigrationProvider, MigrationResultSet } from 'kysely';
 import pg from 'pg';
 
 import type { DialectName } from './dialect.js';
+import { foldedBatches } from './folded-batches.js';
+import type { TwoStepRunner } from './folded-batches.js';
 import { groupCommit, transactionPerWrite } from './group-commit.js';
 import type { WriteRunner } from './group-commit.js';
 import { migrationsFor } from './migrations/index.js';
@@ -22,6 +24,12 @@ export interface Db {
    * arrive together share one commit (see group-commit.ts); on PostgreSQL each has its own.
    */
   write: WriteRunner;
+  /**
+   * On PostgreSQL, runs two-step writes (metric reports) that arrive together in one
+   * transaction of two round trips (folded-batches.ts); undefined on SQLite, whose `write`
+   * already batches and has no round trips to save.
+   */
+  twoStepWrite: TwoStepRunner | undefined;
   close(): Promise<void>;
 }
 
@@ -45,6 +53,8 @@ const pgTypes = {
 
 /**
  * Opens the database `url` names: a `postgres://` URL, an SQLite file path, or `:memory:`.
+ * PostgreSQL's pool holds up to `poolSize` connections (10: the ingest path batches onto two or
+ * three, the rest serve reads; see the README's configuration section).
  * Nothing is migrated here; call {@link migrate}. `log` receives kysely's query events (the
  * benchmarks use it to capture the SQL they explain).
  */
@@ -59,6 +69,7 @@ export function openDb(
       kysely,
       dialect: 'postgres',
       write: transactionPerWrite(kysely),
+      twoStepWrite: foldedBatches(pool),
       close: () => kysely.destroy(),
     };
   }
@@ -79,6 +90,7 @@ export function openDb(
     kysely,
     dialect: 'sqlite',
     write: groupCommit(kysely),
+    twoStepWrite: undefined,
     close: () => kysely.destroy(),
   };
 }

@@ -53,3 +53,106 @@ describeEachDialect('concurrent metric reports', ({ master }) => {
     expect(trial.totalBatchesProcessed).toBe(80);
   });
 });
+
+/** A report with batch metrics, as the SDK sends a training report. */
+function sendReport(
+  m: TestMaster,
+  s: Seeded,
+  steps: number,
+  avgMetrics: Record<string, unknown>,
+  batchMetrics: Record<string, unknown>[],
+): Promise<Response> {
+  return m.request('POST', `/api/v1/trials/${s.trialId}/metrics`, {
+    token: s.token,
+    body: {
+      group: 'training',
+      metrics: {
+        trialId: s.trialId,
+        trialRunId: s.runId,
+        stepsCompleted: steps,
+        reportTime: null,
+        metrics: { avgMetrics, batchMetrics },
+      },
+    },
+  });
+}
+
+/** The live training rows of the trial: steps, metrics and end time of each. */
+async function trainingRows(
+  m: TestMaster,
+  s: Seeded,
+): Promise<{ totalBatches: number; metrics: unknown; endTime: string }[]> {
+  const res = await m.request(
+    'GET',
+    `/api/v1/trials/metrics/trial_metrics?trialIds=${s.trialId}&group=training`,
+    { token: s.token },
+  );
+  expect(res.status).toBe(200);
+  return (await res.text())
+    .split('\n')
+    .filter((l) => l !== '')
+    .flatMap(
+      (l) =>
+        (
+          JSON.parse(l) as {
+            result: { metrics: { totalBatches: number; metrics: unknown; endTime: string }[] };
+          }
+        ).result.metrics,
+    );
+}
+
+async function lossSummary(m: TestMaster, s: Seeded): Promise<unknown> {
+  const { trial } = await call<{
+    trial: { summaryMetrics: { avg_metrics: { loss: unknown } } | null };
+  }>(m, s.token, 'GET', `/api/v1/trials/${s.trialId}`);
+  return trial.summaryMetrics?.avg_metrics.loss;
+}
+
+describeEachDialect('retried metric reports', ({ master }) => {
+  it('answers a repeated report 200 and changes nothing', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const first = await sendReport(m, s, 10, { loss: 0.5 }, [{ loss: 0.4 }, { loss: 0.6 }]);
+    expect(first.status).toBe(200);
+    const before = await trainingRows(m, s);
+    const summary = await lossSummary(m, s);
+    expect(summary).toMatchObject({ count: 1, sum: 0.5 });
+    for (let i = 0; i < 3; i += 1) {
+      const again = await sendReport(m, s, 10, { loss: 0.5 }, [{ loss: 0.4 }, { loss: 0.6 }]);
+      expect(again.status).toBe(200);
+    }
+    // The same row, end time included: a retry is not a later report.
+    expect(await trainingRows(m, s)).toEqual(before);
+    expect(await lossSummary(m, s)).toEqual(summary);
+  });
+
+  it('keeps refusing a different value at the same steps', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    expect((await sendReport(m, s, 10, { loss: 0.5 }, [{ loss: 0.4 }])).status).toBe(200);
+    const batch = await sendReport(m, s, 10, { loss: 0.5 }, [{ loss: 0.9 }]);
+    expect(batch.status).toBe(400);
+    expect(((await batch.json()) as { message: string }).message).toMatch(
+      /batch metrics of group 'training' at step 10 were already reported with different values/,
+    );
+    const avg = await sendReport(m, s, 10, { loss: 0.6 }, [{ loss: 0.4 }]);
+    expect(avg.status).toBe(400);
+    expect((await trainingRows(m, s)).map((r) => r.metrics)).toEqual([
+      { avg_metrics: { loss: 0.5 }, batch_metrics: [{ loss: 0.4 }] },
+    ]);
+  });
+
+  it('leaves one row when copies of a report race', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () => sendReport(m, s, 20, { loss: 0.25 }, [{ loss: 0.2 }])),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array.from({ length: 6 }, () => 200));
+    const rows = await trainingRows(m, s);
+    expect(rows.map((r) => [r.totalBatches, r.metrics])).toEqual([
+      [20, { avg_metrics: { loss: 0.25 }, batch_metrics: [{ loss: 0.2 }] }],
+    ]);
+    expect(await lossSummary(m, s)).toMatchObject({ count: 1, sum: 0.25 });
+  });
+});

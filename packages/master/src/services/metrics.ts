@@ -7,7 +7,7 @@ import {
   encodeTimestamp,
 } from '@determined-ts/api';
 import { sql } from 'kysely';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
 
 import type { AppDeps } from '../context.js';
 import type { Database, MetricRow } from '../db/schema.js';
@@ -64,6 +64,10 @@ async function syncSearcherMetric(
  * (a restarted trial forgets what it is replaying); re-reporting the same group and step in
  * the same run merges keys, and a different value for a key already reported is an error.
  * A validation report also refreshes the searcher value of the checkpoints at its step.
+ *
+ * Idempotent, so that a client (the SDK, or a load balancer) may retry a report whose answer it
+ * lost: the same report again, from the same run (same group, steps, metrics and batch
+ * metrics), answers as the first did and changes nothing, and two copies racing leave one row.
  */
 export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promise<void> {
   checkGroup(report.group);
@@ -73,131 +77,256 @@ export async function reportMetrics(deps: AppDeps, report: MetricsReport): Promi
       throw badRequest(`metric '${key}' must be a number, got ${JSON.stringify(value)}`);
     }
   }
-  // Every report rewrites its trial's summary, so on PostgreSQL it locks the trial row first
-  // (as Determined does); the lock also keeps a validation and a checkpoint report from missing
-  // each other (see `reportCheckpoint`).
-  const lockTrial = deps.db.dialect === 'postgres' ? sql`for update of t` : sql``;
-  // Through the write runner: on SQLite, reports arriving together share one commit's fsync.
-  await deps.db.write(async (trx) => {
-    // This statement and the archiving below run for every report; written as SQL they cost a
-    // third of what kysely's builder takes to assemble them.
-    const [trial] = (
-      await sql<TrialForReport>`
-        select t.run_id, t.total_batches, t.summary_metrics, t.best_validation_id,
-          t.latest_validation_id, t.searcher_metric_value, e.searcher_metric, e.smaller_is_better
-        from trials t join experiments e on e.id = t.experiment_id
-        where t.id = ${report.trialId}
-        ${lockTrial}`.execute(trx)
-    ).rows;
-    if (trial === undefined) {
-      throw notFound('trial', report.trialId);
-    }
-    if (report.trialRunId !== trial.run_id) {
-      throw badRequest(
-        `invalid run id, ${report.trialRunId} (reported) != ${trial.run_id} (expected)`,
-      );
-    }
-    const steps = report.stepsCompleted;
-    // `archived = 0` is a literal, not a parameter: SQLite re-prepares a statement on every run
-    // when a bound value decided whether a partial index (metrics_live) applies.
-    const { rows: archived } = await sql<{ metric_group: string; total_batches: number }>`
-      update metrics set archived = 1
-      where trial_id = ${report.trialId} and archived = 0 and trial_run_id < ${report.trialRunId}
-        and (total_batches > ${steps} or (metric_group = ${report.group} and total_batches >= ${steps}))
-      returning metric_group, total_batches`.execute(trx);
-    for (const row of archived) {
-      if (row.metric_group === METRIC_GROUP_VALIDATION) {
-        await syncSearcherMetric(trx, report.trialId, row.total_batches, null);
+  const row: NewMetricRow = {
+    trialId: report.trialId,
+    runId: report.trialRunId,
+    group: report.group,
+    steps: report.stepsCompleted,
+    endTime: report.reportTime ?? deps.clock(),
+    avgMetrics: JSON.stringify(report.avgMetrics),
+    batchMetrics:
+      report.batchMetrics === null || report.batchMetrics.length === 0
+        ? null
+        : JSON.stringify(report.batchMetrics),
+  };
+  const twoStepWrite = deps.db.twoStepWrite;
+  if (twoStepWrite === undefined) {
+    // Through the write runner: reports arriving together share one commit's fsync.
+    await deps.db.write(async (trx) => {
+      const stored = await storeOnSqlite(trx, row);
+      for (const statement of await followUp(() => trx, stored, report, row)) {
+        await statement.execute(trx);
       }
-    }
-    const endTime = report.reportTime ?? deps.clock();
-    let merged = report.avgMetrics;
-    let added = report.avgMetrics;
-    // Most reports are of a new step: try the insert first, and merge only when a live report of
-    // this group and step already holds the slot (one statement fewer per report).
-    const inserted = await trx
-      .insertInto('metrics')
-      .values({
-        trial_id: report.trialId,
-        trial_run_id: report.trialRunId,
-        metric_group: report.group,
-        total_batches: steps,
-        end_time: endTime,
-        avg_metrics: JSON.stringify(report.avgMetrics),
-        batch_metrics:
-          report.batchMetrics === null || report.batchMetrics.length === 0
-            ? null
-            : JSON.stringify(report.batchMetrics),
-        archived: 0,
-      })
-      .onConflict((oc) =>
-        oc
-          .columns(['trial_id', 'metric_group', 'total_batches'])
-          .where('archived', '=', sql.lit(0))
-          .doNothing(),
-      )
-      .returning('id')
-      .executeTakeFirst();
-    let rowId: number;
-    if (inserted === undefined) {
-      const existing = await trx
-        .selectFrom('metrics')
-        .selectAll()
-        .where('trial_id', '=', report.trialId)
-        .where('metric_group', '=', report.group)
-        .where('total_batches', '=', steps)
-        .where('archived', '=', sql.lit(0))
-        .executeTakeFirstOrThrow();
-      merged = mergeReport(existing, report);
-      // Keys already in the row were counted when they arrived (a re-sent key must be equal).
-      const old = parseJsonObject(existing.avg_metrics);
-      added = Object.fromEntries(Object.entries(report.avgMetrics).filter(([k]) => !(k in old)));
-      rowId = existing.id;
-      await trx
-        .updateTable('metrics')
-        .set({
-          avg_metrics: JSON.stringify(merged),
-          end_time: endTime,
-          ...(report.batchMetrics !== null && report.batchMetrics.length > 0
-            ? { batch_metrics: JSON.stringify(report.batchMetrics) }
-            : {}),
-        })
-        .where('id', '=', existing.id)
-        .execute();
-    } else {
-      rowId = inserted.id;
-    }
-    const searcher = {
-      metric: trial.searcher_metric,
-      smallerIsBetter: Number(trial.smaller_is_better) === 1,
-    };
-    if (report.group === METRIC_GROUP_VALIDATION) {
-      await syncSearcherMetric(trx, report.trialId, steps, finiteMetric(merged, searcher.metric));
-    }
-    // A report that archived earlier ones (a restarted trial) recomputes everything from the
-    // live rows; any other folds itself into what the trial row holds.
-    const aggregates =
-      archived.length > 0
-        ? await computeTrialAggregates(trx, report.trialId, searcher)
-        : await foldReport(trx, trial, searcher, report.group, {
-            id: rowId,
-            steps,
-            added,
-            merged,
-          });
-    const totalBatches =
-      report.group === METRIC_GROUP_TRAINING
-        ? Math.max(Number(trial.total_batches), steps)
-        : Number(trial.total_batches);
-    await sql`
-      update trials set summary_metrics = ${
-        aggregates.summary === null ? null : JSON.stringify(aggregates.summary)
-      }, best_validation_id = ${aggregates.bestValidationId},
-        latest_validation_id = ${aggregates.latestValidationId},
-        searcher_metric_value = ${aggregates.searcherMetricValue},
-        total_batches = ${totalBatches}
-      where id = ${report.trialId}`.execute(trx);
+    });
+    return;
+  }
+  // PostgreSQL: the store call, then the follow-up writes, each batched with other reports'.
+  const { kysely } = deps.db;
+  await twoStepWrite({
+    key: row.trialId,
+    first: storeCall(row).compile(kysely),
+    then: async (rows, db) => {
+      const stored = storedOnPostgres(rows[0] as StoreResult | undefined);
+      return (await followUp(db, stored, report, row)).map((s) => s.compile(kysely));
+    },
   });
+}
+
+/**
+ * Checks what storing the report found and returns the writes that complete it: the merged
+ * row, the checkpoints' searcher value, the trial's aggregates. `db` runs the rare reads
+ * (a restarted trial's recomputation, a tie for best) in the report's transaction.
+ */
+async function followUp(
+  db: () => Kysely<Database>,
+  stored: Stored | undefined,
+  report: MetricsReport,
+  row: NewMetricRow,
+): Promise<RawBuilder<unknown>[]> {
+  if (stored === undefined) {
+    throw notFound('trial', report.trialId);
+  }
+  const { trial } = stored;
+  if (report.trialRunId !== trial.run_id) {
+    throw badRequest(
+      `invalid run id, ${report.trialRunId} (reported) != ${trial.run_id} (expected)`,
+    );
+  }
+  let merged = report.avgMetrics;
+  let added = report.avgMetrics;
+  let rowId: number;
+  const statements: RawBuilder<unknown>[] = [];
+  if (stored.existing === undefined) {
+    rowId = stored.insertedId;
+  } else {
+    const { existing } = stored;
+    merged = mergeReport(existing, report);
+    // Keys already in the row were counted when they arrived (a re-sent key must be equal).
+    const old = parseJsonObject(existing.avgMetrics);
+    added = Object.fromEntries(Object.entries(report.avgMetrics).filter(([k]) => !(k in old)));
+    rowId = existing.id;
+    const newBatch = existing.batchMetrics === null && row.batchMetrics !== null;
+    if (Object.keys(added).length === 0 && !newBatch && !stored.archivedAny) {
+      // A repeat of what is stored (a retried report): nothing to change.
+      return [];
+    }
+    statements.push(sql`update metrics set avg_metrics = ${JSON.stringify(merged)},
+        end_time = ${row.endTime}, batch_metrics = coalesce(batch_metrics, ${row.batchMetrics})
+      where id = ${existing.id}`);
+  }
+  const searcher = {
+    metric: trial.searcher_metric,
+    smallerIsBetter: Number(trial.smaller_is_better) === 1,
+  };
+  if (report.group === METRIC_GROUP_VALIDATION) {
+    statements.push(sql`update checkpoints set searcher_metric = ${finiteMetric(merged, searcher.metric)}
+      where trial_id = ${row.trialId} and steps_completed = ${row.steps}`);
+  }
+  // A report that archived earlier ones (a restarted trial) recomputes everything from the
+  // live rows; any other folds itself into what the trial row holds.
+  const aggregates = stored.archivedAny
+    ? await computeTrialAggregates(db(), report.trialId, searcher)
+    : await foldReport(db, trial, searcher, report.group, {
+        id: rowId,
+        steps: row.steps,
+        added,
+        merged,
+      });
+  const totalBatches =
+    report.group === METRIC_GROUP_TRAINING
+      ? Math.max(Number(trial.total_batches), row.steps)
+      : Number(trial.total_batches);
+  statements.push(sql`update trials set summary_metrics = ${
+    aggregates.summary === null ? null : JSON.stringify(aggregates.summary)
+  }, best_validation_id = ${aggregates.bestValidationId},
+      latest_validation_id = ${aggregates.latestValidationId},
+      searcher_metric_value = ${aggregates.searcherMetricValue},
+      total_batches = ${totalBatches}
+    where id = ${row.trialId}`);
+  return statements;
+}
+
+/** A report's row as stored, its JSON already encoded. */
+interface NewMetricRow {
+  trialId: number;
+  runId: number;
+  group: string;
+  steps: number;
+  endTime: number;
+  avgMetrics: string;
+  batchMetrics: string | null;
+}
+
+/** The live row of the report's group and step that the report merges into. */
+interface ExistingRow {
+  id: number;
+  avgMetrics: string;
+  batchMetrics: string | null;
+}
+
+/**
+ * What storing a report found: the trial (locked), whether earlier runs' rows were archived,
+ * and the new row's id or the live row already holding the group and step. When the run id is
+ * not the trial's, nothing was written.
+ */
+type Stored = { trial: TrialForReport; archivedAny: boolean } & (
+  { existing: undefined; insertedId: number } | { existing: ExistingRow }
+);
+
+/** What `report_metrics_store` returns: the trial, and what it did. */
+type StoreResult = TrialForReport & {
+  archived_any: boolean | null;
+  inserted_id: number | null;
+  existing_id: number | null;
+  existing_avg_metrics: string | null;
+  existing_batch_metrics: string | null;
+};
+
+/**
+ * Locks the trial, archives what earlier runs reported at or past the step, and inserts the
+ * row unless the slot is taken, in one statement (`report_metrics_store`, migration 0007).
+ */
+function storeCall(row: NewMetricRow): RawBuilder<StoreResult> {
+  return sql<StoreResult>`select * from report_metrics_store(${row.trialId}, ${row.runId},
+    ${row.group}, ${row.steps}, ${row.endTime}, ${row.avgMetrics}, ${row.batchMetrics})`;
+}
+
+function storedOnPostgres(result: StoreResult | undefined): Stored | undefined {
+  if (result === undefined) {
+    return undefined;
+  }
+  const archivedAny = result.archived_any === true;
+  if (result.existing_id !== null) {
+    return {
+      trial: result,
+      archivedAny,
+      existing: {
+        id: result.existing_id,
+        avgMetrics: result.existing_avg_metrics ?? '{}',
+        batchMetrics: result.existing_batch_metrics,
+      },
+    };
+  }
+  // A run id that is not the trial's returns the trial alone; the caller refuses it.
+  return { trial: result, archivedAny, existing: undefined, insertedId: result.inserted_id ?? 0 };
+}
+
+/** The same steps as `report_metrics_store`, one statement each: in-process, they cost little. */
+async function storeOnSqlite(
+  trx: Transaction<Database>,
+  row: NewMetricRow,
+): Promise<Stored | undefined> {
+  // This statement and the archiving below run for every report; written as SQL they cost a
+  // third of what kysely's builder takes to assemble them.
+  const [trial] = (
+    await sql<TrialForReport>`
+      select t.run_id, t.total_batches, t.summary_metrics, t.best_validation_id,
+        t.latest_validation_id, t.searcher_metric_value, e.searcher_metric, e.smaller_is_better
+      from trials t join experiments e on e.id = t.experiment_id
+      where t.id = ${row.trialId}`.execute(trx)
+  ).rows;
+  if (trial === undefined) {
+    return undefined;
+  }
+  if (trial.run_id !== row.runId) {
+    return { trial, archivedAny: false, existing: undefined, insertedId: 0 };
+  }
+  // `archived = 0` is a literal, not a parameter: SQLite re-prepares a statement on every run
+  // when a bound value decided whether a partial index (metrics_live_steps) applies.
+  const { rows: archived } = await sql<{ metric_group: string; total_batches: number }>`
+    update metrics set archived = 1
+    where trial_id = ${row.trialId} and archived = 0 and total_batches >= ${row.steps}
+      and (total_batches > ${row.steps} or metric_group = ${row.group})
+      and trial_run_id < ${row.runId}
+    returning metric_group, total_batches`.execute(trx);
+  for (const gone of archived) {
+    if (gone.metric_group === METRIC_GROUP_VALIDATION) {
+      await syncSearcherMetric(trx, row.trialId, gone.total_batches, null);
+    }
+  }
+  const archivedAny = archived.length > 0;
+  // Most reports are of a new step: try the insert first, and read the live report of this
+  // group and step only when it already holds the slot (one statement fewer per report).
+  const inserted = await trx
+    .insertInto('metrics')
+    .values({
+      trial_id: row.trialId,
+      trial_run_id: row.runId,
+      metric_group: row.group,
+      total_batches: row.steps,
+      end_time: row.endTime,
+      avg_metrics: row.avgMetrics,
+      batch_metrics: row.batchMetrics,
+      archived: 0,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['trial_id', 'metric_group', 'total_batches'])
+        .where('archived', '=', sql.lit(0))
+        .doNothing(),
+    )
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted !== undefined) {
+    return { trial, archivedAny, existing: undefined, insertedId: inserted.id };
+  }
+  const existing = await trx
+    .selectFrom('metrics')
+    .select(['id', 'avg_metrics', 'batch_metrics'])
+    .where('trial_id', '=', row.trialId)
+    .where('metric_group', '=', row.group)
+    .where('total_batches', '=', row.steps)
+    .where('archived', '=', sql.lit(0))
+    .executeTakeFirstOrThrow();
+  return {
+    trial,
+    archivedAny,
+    existing: {
+      id: existing.id,
+      avgMetrics: existing.avg_metrics,
+      batchMetrics: existing.batch_metrics,
+    },
+  };
 }
 
 /** The trial row (and searcher) a report reads, locked on PostgreSQL. */
@@ -217,7 +346,7 @@ interface TrialForReport {
  * merged row as the group's latest, and the row as a best or latest validation candidate.
  */
 async function foldReport(
-  trx: Transaction<Database>,
+  db: () => Kysely<Database>,
   trial: TrialForReport,
   searcher: Searcher,
   group: string,
@@ -251,7 +380,7 @@ async function foldReport(
   let wins = best === null || isBetter(searcher, value, best);
   if (!wins && value === best && aggregates.bestValidationId !== null) {
     // A tie goes to the larger step: look the current best's step up.
-    const current = await trx
+    const current = await db()
       .selectFrom('metrics')
       .select('total_batches')
       .where('id', '=', aggregates.bestValidationId)
@@ -265,8 +394,13 @@ async function foldReport(
   return aggregates;
 }
 
-function mergeReport(existing: MetricRow, report: MetricsReport): JsonObject {
-  const old = parseJsonObject(existing.avg_metrics);
+/**
+ * The report's metrics merged into the row it re-reports. A key already there must come with the
+ * same value, and batch metrics already there may only be sent again unchanged: a retry repeats
+ * the report, a different value at the same step is a second, conflicting report.
+ */
+function mergeReport(existing: ExistingRow, report: MetricsReport): JsonObject {
+  const old = parseJsonObject(existing.avgMetrics);
   for (const [key, value] of Object.entries(report.avgMetrics)) {
     if (key in old && !isDeepStrictEqual(old[key], value)) {
       throw new HttpError(
@@ -276,13 +410,14 @@ function mergeReport(existing: MetricRow, report: MetricsReport): JsonObject {
     }
   }
   if (
-    existing.batch_metrics !== null &&
+    existing.batchMetrics !== null &&
     report.batchMetrics !== null &&
-    report.batchMetrics.length > 0
+    report.batchMetrics.length > 0 &&
+    !isDeepStrictEqual(JSON.parse(existing.batchMetrics), report.batchMetrics)
   ) {
     throw new HttpError(
       'failed_precondition',
-      `batch metrics of group '${report.group}' at step ${report.stepsCompleted} were already reported`,
+      `batch metrics of group '${report.group}' at step ${report.stepsCompleted} were already reported with different values`,
     );
   }
   return { ...old, ...report.avgMetrics };

@@ -4,6 +4,7 @@ import type { TokenScope, UserDto } from '@determined-ts/api';
 import { clientHashPassword, encodeTimestamp } from '@determined-ts/api';
 
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import { lookUpSession } from '../auth/session-lookup.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { newToken, tokenDigest, tokenKind } from '../auth/tokens.js';
 import type { AppDeps, AuthUser } from '../context.js';
@@ -124,19 +125,7 @@ export async function authenticate(deps: AppDeps, token: string): Promise<AuthUs
 
 async function authenticateSession(deps: AppDeps, token: string): Promise<AuthUser> {
   const db = deps.db.kysely;
-  const row = await db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .select([
-      'sessions.id as session_id',
-      'sessions.expires_at',
-      'users.id',
-      'users.username',
-      'users.admin',
-      'users.active',
-    ])
-    .where('sessions.token_hash', '=', tokenDigest(token))
-    .executeTakeFirst();
+  const row = await lookUpSession(deps.db, tokenDigest(token));
   if (row === undefined) {
     throw unauthenticated();
   }

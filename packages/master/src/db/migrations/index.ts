@@ -7,6 +7,7 @@ import { checkpointCrc32c } from './0003_checkpoint_crc32c.js';
 import { accessTokens } from './0004_access_tokens.js';
 import { modelRegistry } from './0005_model_registry.js';
 import { checkpointDeletions } from './0006_checkpoint_deletions.js';
+import { ingestIndexes } from './0007_ingest_indexes.js';
 
 /** Every migration, in order. Names are permanent once shipped. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
@@ -17,5 +18,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0004_access_tokens': accessTokens(dialect),
     '0005_model_registry': modelRegistry(dialect),
     '0006_checkpoint_deletions': checkpointDeletions(dialect),
+    '0007_ingest_indexes': ingestIndexes(dialect),
   };
 }

@@ -149,6 +149,7 @@ for (const dialect of testDialects()) {
           ['0004_access_tokens', 'Success'],
           ['0005_model_registry', 'Success'],
           ['0006_checkpoint_deletions', 'Success'],
+          ['0007_ingest_indexes', 'Success'],
         ]);
         const rows = await db.kysely
           .selectFrom('checkpoints')
@@ -190,6 +191,7 @@ for (const dialect of testDialects()) {
           ['0004_access_tokens', 'Success'],
           ['0005_model_registry', 'Success'],
           ['0006_checkpoint_deletions', 'Success'],
+          ['0007_ingest_indexes', 'Success'],
         ]);
         const counts = await db.kysely
           .selectFrom('checkpoint_counts')
