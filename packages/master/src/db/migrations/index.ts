@@ -8,6 +8,7 @@ import { accessTokens } from './0004_access_tokens.js';
 import { modelRegistry } from './0005_model_registry.js';
 import { checkpointDeletions } from './0006_checkpoint_deletions.js';
 import { ingestIndexes } from './0007_ingest_indexes.js';
+import { checkpointStateOrder } from './0008_checkpoint_state_order.js';
 
 /** Every migration, in order. Names are permanent once shipped. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
@@ -19,5 +20,6 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0005_model_registry': modelRegistry(dialect),
     '0006_checkpoint_deletions': checkpointDeletions(dialect),
     '0007_ingest_indexes': ingestIndexes(dialect),
+    '0008_checkpoint_state_order': checkpointStateOrder(dialect),
   };
 }

@@ -150,6 +150,7 @@ for (const dialect of testDialects()) {
           ['0005_model_registry', 'Success'],
           ['0006_checkpoint_deletions', 'Success'],
           ['0007_ingest_indexes', 'Success'],
+          ['0008_checkpoint_state_order', 'Success'],
         ]);
         const rows = await db.kysely
           .selectFrom('checkpoints')
@@ -192,6 +193,7 @@ for (const dialect of testDialects()) {
           ['0005_model_registry', 'Success'],
           ['0006_checkpoint_deletions', 'Success'],
           ['0007_ingest_indexes', 'Success'],
+          ['0008_checkpoint_state_order', 'Success'],
         ]);
         const counts = await db.kysely
           .selectFrom('checkpoint_counts')
