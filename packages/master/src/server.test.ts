@@ -297,6 +297,29 @@ describe('startMaster', () => {
     expect(again.clusterId).toBe(info.clusterId);
   });
 
+  it('is ready at once on a fresh data dir: it creates its own checkpoint directory, not a configured one', async () => {
+    const d = await dir();
+    const own = await startMaster(
+      configOf(loadConfig(['--port', '0', '--data-dir', d], {})),
+      silentLogger,
+    );
+    cleanups.push(() => own.close());
+    expect((await fetch(`${own.url}/ready`)).status).toBe(200);
+    expect((await stat(join(d, 'checkpoints'))).isDirectory()).toBe(true);
+
+    // A root the operator names is theirs: missing, it is storage not mounted here.
+    const e = await dir();
+    const mounted = join(e, 'mnt', 'checkpoints');
+    const other = await startMaster(
+      configOf(loadConfig(['--port', '0', '--data-dir', e, '--checkpoint-storage', mounted], {})),
+      silentLogger,
+    );
+    cleanups.push(() => other.close());
+    const ready = await fetch(`${other.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain(mounted);
+  });
+
   it('finishes at start the checkpoint deletions a stopped master left half-done', async () => {
     const d = await dir();
     const config = configOf(loadConfig(['--port', '0', '--data-dir', d], {}));

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { createApp } from './app.js';
 import type { MasterConfig } from './config.js';
@@ -54,6 +56,22 @@ export interface RunningMaster {
 }
 
 /**
+ * Creates the default checkpoint directory inside the data directory, which is the master's
+ * own: without it a fresh master would answer `/ready` with 503 until the first upload, and a
+ * balancer that waits for ready would never send one. A root the operator configured is left as
+ * it is: missing, it means storage not mounted here, which `/ready` and deletions report.
+ */
+async function createOwnStorageRoot(config: MasterConfig): Promise<void> {
+  const storage = config.checkpointStorage;
+  if (
+    storage.type === 'directory' &&
+    storage.container_path === join(config.dataDir, 'checkpoints')
+  ) {
+    await mkdir(storage.container_path, { recursive: true });
+  }
+}
+
+/**
  * Opens and migrates the database, checks that exposing the master is safe, and listens.
  * Refuses a non-loopback address while an active user has an empty password, unless allowed.
  */
@@ -62,6 +80,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   const db = openDb(config.db);
   try {
     await migrate(db);
+    await createOwnStorageRoot(config);
     if (!isLoopback(config.host) && !config.allowEmptyPasswords) {
       const open = await db.kysely
         .selectFrom('users')
