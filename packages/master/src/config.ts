@@ -10,6 +10,7 @@ import { z } from 'zod';
 
 import { ConfigError } from './errors.js';
 import { describeIssues } from './http.js';
+import { TrustedProxies } from './trusted-proxies.js';
 
 /** Everything the master needs to start, after flags, env, `master.yaml` and defaults. */
 export interface MasterConfig {
@@ -44,6 +45,11 @@ export interface MasterConfig {
   shutdownTimeoutMs: number;
   /** Open connections allowed from one remote address; more get a 503. 0 for no cap. */
   maxConnectionsPerAddress: number;
+  /**
+   * Proxies (addresses, CIDR ranges) whose `X-Forwarded-For` names the client, for what is
+   * counted per client address (the login throttle). @default [] (every peer is the client)
+   */
+  trustedProxies: readonly string[];
 }
 
 export const DEFAULT_PORT = 8080;
@@ -101,6 +107,7 @@ const fileSchema = z
     idle_timeout_ms: z.number().int().nonnegative(),
     shutdown_timeout_ms: z.number().int().nonnegative(),
     max_connections_per_address: z.number().int().nonnegative(),
+    trusted_proxies: z.array(z.string()),
   })
   .partial()
   .strict();
@@ -124,6 +131,10 @@ export const USAGE = `usage: det-master [options]
                             http://127.0.0.1:9000}' (default: <data-dir>/checkpoints;
                             env DET_CHECKPOINT_STORAGE)
   --allow-empty-passwords   listen on a non-loopback address even while a user has no password
+  --trusted-proxies LIST    comma-separated addresses or CIDR ranges of load balancers whose
+                            X-Forwarded-For names the client, so that login throttling counts
+                            clients, not the balancer (default: none; env DET_TRUSTED_PROXIES;
+                            master.yaml trusted_proxies: a list)
 
   Connection limits (times in ms; env DET_ plus the flag in upper snake case, such as
   DET_HEADERS_TIMEOUT_MS; master.yaml keys in snake_case, such as headers_timeout_ms):
@@ -160,6 +171,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
         'web-root': { type: 'string' },
         'checkpoint-storage': { type: 'string' },
         'allow-empty-passwords': { type: 'boolean' },
+        'trusted-proxies': { type: 'string' },
         ...Object.fromEntries(LIMITS.map((l) => [l.flag, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
       },
@@ -224,6 +236,19 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
       problems.push(`checkpoint storage: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  const proxiesSetting = flags['trusted-proxies'] ?? env.DET_TRUSTED_PROXIES;
+  const trustedProxies =
+    proxiesSetting === undefined
+      ? (file.trusted_proxies ?? [])
+      : proxiesSetting
+          .split(',')
+          .map((p) => p.trim())
+          .filter((p) => p !== '');
+  try {
+    new TrustedProxies(trustedProxies);
+  } catch (err: unknown) {
+    problems.push(`trusted proxies: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const limits = {} as Record<LimitKey, number>;
   for (const limit of LIMITS) {
     const raw = (flags as Record<string, unknown>)[limit.flag] ?? env[limit.env];
@@ -258,6 +283,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mas
       file.allow_empty_passwords ??
       false,
     clusterName: file.cluster_name ?? '',
+    trustedProxies,
     maxBodyBytes: file.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
     checkpointStorage: checkpointStorage ?? {
       type: 'directory',

@@ -2,6 +2,7 @@ import type { JsonObject, TokenScope } from '@determined-ts/api';
 
 import type { Db } from './db/connect.js';
 import type { Logger } from './logger.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 /** Settings the routes need, taken from the master's configuration. */
 export interface AppSettings {
@@ -23,6 +24,8 @@ export interface AppSettings {
    * an `index.html`, UI pages answer 503 saying how to build it.
    */
   webRoot?: string;
+  /** Proxies whose `X-Forwarded-For` names the client. @default none */
+  trustedProxies?: TrustedProxies;
 }
 
 /** Everything a route or service may touch. Built once by `main.ts` (or a test) and injected. */

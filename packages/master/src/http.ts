@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 
 import { badRequest } from './errors.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 /** Formats zod issues as `path: message` lines, the way every 400 names its bad fields. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
@@ -151,13 +152,14 @@ export function parseWith<T extends z.ZodType>(
 }
 
 /**
- * The address of the peer that sent the request: the socket's, so a client cannot choose it.
- * Behind a proxy that is the proxy's address. `unknown` where there is no socket (a test that
- * calls the app directly).
+ * The address of the client that sent the request: the socket's peer, so a client cannot
+ * choose it, unless that peer is one of `proxies`, whose `X-Forwarded-For` then says who the
+ * client is. `unknown` where there is no socket (a test that calls the app directly).
  */
-export function remoteAddress(c: Context): string {
+export function clientAddress(c: Context, proxies: TrustedProxies | undefined): string {
   const env = c.env as { incoming?: IncomingMessage } | undefined;
-  return env?.incoming?.socket.remoteAddress ?? 'unknown';
+  const peer = env?.incoming?.socket.remoteAddress ?? 'unknown';
+  return proxies === undefined ? peer : proxies.clientOf(peer, c.req.header('x-forwarded-for'));
 }
 
 const ID_PATTERN = /^[1-9]\d{0,9}$/;

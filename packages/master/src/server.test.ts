@@ -265,6 +265,26 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes trusted proxies from --trusted-proxies, DET_TRUSTED_PROXIES and master.yaml, refusing bad entries', async () => {
+    const d = await dir();
+    const file = join(d, 'master.yaml');
+    await writeFile(file, 'trusted_proxies: [10.0.0.0/8]\n');
+    const proxies = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+      configOf(loadConfig(['--data-dir', d, ...argv], env)).trustedProxies;
+    expect(proxies([])).toEqual([]);
+    expect(proxies(['--config', file])).toEqual(['10.0.0.0/8']);
+    expect(proxies(['--config', file], { DET_TRUSTED_PROXIES: '127.0.0.1, ::1' })).toEqual([
+      '127.0.0.1',
+      '::1',
+    ]);
+    expect(proxies(['--trusted-proxies', '192.0.2.0/24'], { DET_TRUSTED_PROXIES: '::1' })).toEqual([
+      '192.0.2.0/24',
+    ]);
+    expect(() => loadConfig(['--data-dir', d, '--trusted-proxies', 'lb.internal'], {})).toThrow(
+      "trusted proxies: not an IP address or CIDR range: 'lb.internal'",
+    );
+  });
+
   it('rejects unknown flags', () => {
     expect(() => loadConfig(['--nope'], {})).toThrow(/Unknown option '--nope'/);
   });

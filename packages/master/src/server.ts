@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { createApp } from './app.js';
+import { TrustedProxies } from './trusted-proxies.js';
 import type { MasterConfig } from './config.js';
 import type { AppSettings } from './context.js';
 import { migrate, openDb } from './db/connect.js';
@@ -39,6 +40,7 @@ export function settingsFrom(config: MasterConfig): AppSettings {
     sessionTtlMs: SESSION_TTL_MS,
     defaultCheckpointStorage: storage,
     storageEnv: config.storageEnv ?? {},
+    trustedProxies: new TrustedProxies(config.trustedProxies),
     ...(config.webRoot === undefined ? {} : { webRoot: config.webRoot }),
   };
 }

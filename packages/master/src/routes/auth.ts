@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { AUTH_COOKIE, requestToken } from '../auth/request-token.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
 import type { AppDeps, AppEnv } from '../context.js';
-import { pathId, readBody, remoteAddress } from '../http.js';
+import { clientAddress, pathId, readBody } from '../http.js';
 import {
   createUser,
   getUser,
@@ -53,7 +53,10 @@ export function authRoutes(deps: AppDeps): Hono<AppEnv> {
 
   app.post(ROUTES.login, async (c) => {
     const body = await readBody(c, loginBody);
-    const result = await login(deps, throttle, { ...body, address: remoteAddress(c) });
+    const result = await login(deps, throttle, {
+      ...body,
+      address: clientAddress(c, deps.settings.trustedProxies),
+    });
     setCookie(c, AUTH_COOKIE, result.token, {
       path: '/',
       httpOnly: true,

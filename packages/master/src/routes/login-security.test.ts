@@ -4,6 +4,7 @@ import { expectError } from '../../test/expect-error.js';
 import { openTestMaster, testDialects } from '../../test/helpers.js';
 import type { TestMaster } from '../../test/helpers.js';
 import { fetchOver, listen } from '../../test/over-http.js';
+import { TrustedProxies } from '../trusted-proxies.js';
 
 async function login(m: TestMaster, username: string, password = ''): Promise<Response> {
   return m.request('POST', '/api/v1/auth/login', { body: { username, password } });
@@ -69,6 +70,42 @@ for (const dialect of testDialects()) {
         expect(await attempt('fresh-name')).toBe(429);
         m.now.ms += 1000;
         expect(await attempt('fresh-name')).toBe(401);
+      } finally {
+        await served.close();
+      }
+    });
+
+    it('behind a trusted proxy counts the client X-Forwarded-For names, and believes no one else', async () => {
+      const served = await listen(m.deps);
+      const attempt = async (forwardedFor: string): Promise<number> => {
+        const res = await fetch(`${served.url}/api/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'x-forwarded-for': forwardedFor },
+          body: JSON.stringify({
+            username: `guess-${forwardedFor}-${Math.random()}`,
+            password: 'x',
+          }),
+        });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      try {
+        // Untrusted peer: its X-Forwarded-For is whatever it wrote, so its own address counts.
+        for (let i = 0; i < 21; i++) {
+          expect(await attempt(`198.51.100.${i}`)).toBe(401);
+        }
+        expect(await attempt('198.51.100.99')).toBe(429);
+        m.now.ms += 60 * 60 * 1000;
+
+        // Loopback is the balancer now: one guesser is throttled, another client is not.
+        m.deps.settings.trustedProxies = new TrustedProxies(['127.0.0.0/8', '::1']);
+        for (let i = 0; i < 21; i++) {
+          expect(await attempt('203.0.113.7')).toBe(401);
+        }
+        expect(await attempt('203.0.113.7')).toBe(429);
+        // What a client writes left of the address the balancer appended does not help it.
+        expect(await attempt('10.9.9.9, 203.0.113.7')).toBe(429);
+        expect(await attempt('203.0.113.8')).toBe(401);
       } finally {
         await served.close();
       }
