@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 
-import { DEFAULT_MAX_BODY_BYTES } from '../packages/master/src/config.js';
+import { loadConfig } from '../packages/master/src/config.js';
 import { createConsoleLogger } from '../packages/master/src/logger.js';
 import { startMaster } from '../packages/master/src/server.js';
 
@@ -20,19 +20,14 @@ const dataDir = process.argv[2];
 if (dataDir === undefined || process.send === undefined) {
   throw new Error('usage: forked by metric-reports.ts with the data dir as its argument');
 }
-const master = await startMaster(
-  {
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    db: process.argv[3] ?? join(dataDir, 'master.db'),
-    allowEmptyPasswords: false,
-    clusterName: 'bench',
-    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
-    checkpointStorage: { type: 'directory', container_path: join(dataDir, 'checkpoints') },
-  },
-  createConsoleLogger(),
+const config = loadConfig(
+  ['--port', '0', '--data-dir', dataDir, '--db', process.argv[3] ?? join(dataDir, 'master.db')],
+  {},
 );
+if (config === 'help') {
+  throw new Error('unreachable: no --help given');
+}
+const master = await startMaster(config, createConsoleLogger());
 let closing = false;
 const close = (): void => {
   if (closing) {

@@ -27,7 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
-import { DEFAULT_MAX_BODY_BYTES } from '../packages/master/src/config.js';
+import { loadConfig } from '../packages/master/src/config.js';
 import { openDb } from '../packages/master/src/db/connect.js';
 import type { DialectName } from '../packages/master/src/db/dialect.js';
 import { silentLogger } from '../packages/master/src/logger.js';
@@ -120,19 +120,11 @@ async function forkedMaster(dataDir: string, db: string): Promise<Master> {
 }
 
 async function inlineMaster(dataDir: string, db: string): Promise<Master> {
-  const master = await startMaster(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      db,
-      allowEmptyPasswords: false,
-      clusterName: 'bench',
-      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
-      checkpointStorage: { type: 'directory', container_path: join(dataDir, 'checkpoints') },
-    },
-    silentLogger,
-  );
+  const config = loadConfig(['--port', '0', '--data-dir', dataDir, '--db', db], {});
+  if (config === 'help') {
+    throw new Error('unreachable: no --help given');
+  }
+  const master = await startMaster(config, silentLogger);
   return {
     url: master.url,
     cpuMicros: () => Promise.resolve(undefined),
