@@ -218,6 +218,28 @@ describeEachDialect('trial summaries', ({ master }) => {
     });
   }
 
+  it('takes last and the latest validation from the largest step, whatever order reports arrive in', async () => {
+    const m = master();
+    const s = await seedTrial(m);
+    // Two workers of one trial, or two replicas: step 20 is stored before step 10.
+    await reportMetric(m, s, 'training', 20, { loss: 2, lr: 0.1 });
+    m.now.ms += 10;
+    await reportMetric(m, s, 'training', 10, { loss: 4, phase: 'warmup' });
+    await reportMetric(m, s, 'validation', 20, { validation_loss: 0.2 });
+    m.now.ms += 10;
+    await reportMetric(m, s, 'validation', 10, { validation_loss: 0.1 });
+    const trial = await getTrial(m, s);
+    expect(trial.summaryMetrics?.avg_metrics).toEqual({
+      loss: { type: 'number', count: 2, sum: 6, min: 2, max: 4, mean: 3, last: 2 },
+      lr: { type: 'number', count: 1, sum: 0.1, min: 0.1, max: 0.1, mean: 0.1, last: 0.1 },
+      // Only in the earlier step: absent from the latest report.
+      phase: { type: 'string', last: null },
+    });
+    expect(trial.latestValidation?.totalBatches).toBe(20);
+    expect(trial.bestValidation?.totalBatches).toBe(10);
+    expect(await stored(m, s)).toEqual(await recomputed(m, s));
+  });
+
   it('recomputes everything from the live reports when a restart archives some', async () => {
     const m = master();
     const s = await seedTrial(m);
@@ -274,7 +296,9 @@ describeEachDialect('trial summaries', ({ master }) => {
       const group = ['training', 'validation', 'custom'][Math.floor(rand() * 3)] ?? 'training';
       // Quarters add up exactly in any order; other fractions may differ in the last bit
       // between the fold (report order) and the recomputation (step order).
-      const value = rand() < 0.1 ? 'NaN' : Math.round(rand() * 400) / 4;
+      // Now and then a string, so that metrics change type whatever the order.
+      const pick = rand();
+      const value = pick < 0.1 ? 'NaN' : pick < 0.15 ? 'warm' : Math.round(rand() * 400) / 4;
       const key = group === 'validation' && rand() < 0.8 ? 'validation_loss' : `m${i % 4}`;
       m.now.ms += 10;
       // Re-reports of a step with another value for a key are refused; that is fine here.

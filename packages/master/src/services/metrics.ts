@@ -16,6 +16,7 @@ import { finiteMetric } from './config.js';
 import { parseJsonObject } from './json.js';
 import {
   computeTrialAggregates,
+  fillLast,
   foldMetrics,
   isBetter,
   setLast,
@@ -166,7 +167,7 @@ async function followUp(
   // live rows; any other folds itself into what the trial row holds.
   const aggregates = stored.archivedAny
     ? await computeTrialAggregates(db(), report.trialId, searcher)
-    : await foldReport(db, trial, searcher, report.group, {
+    : await foldReport(db, stored, searcher, report.group, {
         id: rowId,
         steps: row.steps,
         added,
@@ -206,12 +207,20 @@ interface ExistingRow {
 
 /**
  * What storing a report found: the trial (locked), whether earlier runs' rows were archived,
- * and the new row's id or the live row already holding the group and step. When the run id is
- * not the trial's, nothing was written.
+ * the new row's id or the live row already holding the group and step, and where the report
+ * stands among the live ones (for `last` and the latest validation, which go by step). When
+ * the run id is not the trial's, nothing was written.
  */
-type Stored = { trial: TrialForReport; archivedAny: boolean } & (
-  { existing: undefined; insertedId: number } | { existing: ExistingRow }
-);
+type Stored = { trial: TrialForReport; archivedAny: boolean } & Standing &
+  ({ existing: undefined; insertedId: number } | { existing: ExistingRow });
+
+/** Where a stored report stands among the trial's live reports. */
+interface Standing {
+  /** A live report of the same group is at a later step. */
+  hasLater: boolean;
+  /** The step of the trial's latest validation, read for validation reports only. */
+  latestValidationSteps: number | null;
+}
 
 /** What `report_metrics_store` returns: the trial, and what it did. */
 type StoreResult = TrialForReport & {
@@ -220,6 +229,8 @@ type StoreResult = TrialForReport & {
   existing_id: number | null;
   existing_avg_metrics: string | null;
   existing_batch_metrics: string | null;
+  has_later: boolean | null;
+  latest_validation_steps: number | null;
 };
 
 /**
@@ -236,10 +247,16 @@ function storedOnPostgres(result: StoreResult | undefined): Stored | undefined {
     return undefined;
   }
   const archivedAny = result.archived_any === true;
+  const standing: Standing = {
+    hasLater: result.has_later === true,
+    latestValidationSteps:
+      result.latest_validation_steps === null ? null : Number(result.latest_validation_steps),
+  };
   if (result.existing_id !== null) {
     return {
       trial: result,
       archivedAny,
+      ...standing,
       existing: {
         id: result.existing_id,
         avgMetrics: result.existing_avg_metrics ?? '{}',
@@ -248,7 +265,13 @@ function storedOnPostgres(result: StoreResult | undefined): Stored | undefined {
     };
   }
   // A run id that is not the trial's returns the trial alone; the caller refuses it.
-  return { trial: result, archivedAny, existing: undefined, insertedId: result.inserted_id ?? 0 };
+  return {
+    trial: result,
+    archivedAny,
+    ...standing,
+    existing: undefined,
+    insertedId: result.inserted_id ?? 0,
+  };
 }
 
 /** The same steps as `report_metrics_store`, one statement each: in-process, they cost little. */
@@ -269,7 +292,14 @@ async function storeOnSqlite(
     return undefined;
   }
   if (trial.run_id !== row.runId) {
-    return { trial, archivedAny: false, existing: undefined, insertedId: 0 };
+    return {
+      trial,
+      archivedAny: false,
+      hasLater: false,
+      latestValidationSteps: null,
+      existing: undefined,
+      insertedId: 0,
+    };
   }
   // `archived = 0` is a literal, not a parameter: SQLite re-prepares a statement on every run
   // when a bound value decided whether a partial index (metrics_live_steps) applies.
@@ -307,8 +337,9 @@ async function storeOnSqlite(
     )
     .returning('id')
     .executeTakeFirst();
+  const standing = await standingOnSqlite(trx, row, trial);
   if (inserted !== undefined) {
-    return { trial, archivedAny, existing: undefined, insertedId: inserted.id };
+    return { trial, archivedAny, ...standing, existing: undefined, insertedId: inserted.id };
   }
   const existing = await trx
     .selectFrom('metrics')
@@ -321,12 +352,33 @@ async function storeOnSqlite(
   return {
     trial,
     archivedAny,
+    ...standing,
     existing: {
       id: existing.id,
       avgMetrics: existing.avg_metrics,
       batchMetrics: existing.batch_metrics,
     },
   };
+}
+
+/** The two reads at the end of `report_metrics_store`. */
+async function standingOnSqlite(
+  trx: Transaction<Database>,
+  row: NewMetricRow,
+  trial: TrialForReport,
+): Promise<Standing> {
+  const { rows: later } = await sql`
+    select 1 from metrics
+    where trial_id = ${row.trialId} and metric_group = ${row.group} and archived = 0
+      and total_batches > ${row.steps}
+    limit 1`.execute(trx);
+  let latestValidationSteps: number | null = null;
+  if (row.group === METRIC_GROUP_VALIDATION && trial.latest_validation_id !== null) {
+    const { rows } = await sql<{ total_batches: number }>`
+      select total_batches from metrics where id = ${trial.latest_validation_id}`.execute(trx);
+    latestValidationSteps = rows[0]?.total_batches ?? null;
+  }
+  return { hasLater: later.length > 0, latestValidationSteps };
 }
 
 /** The trial row (and searcher) a report reads, locked on PostgreSQL. */
@@ -343,11 +395,12 @@ interface TrialForReport {
 
 /**
  * Folds one stored report into the trial's aggregates: the new keys into the summary, the
- * merged row as the group's latest, and the row as a best or latest validation candidate.
+ * merged row as the group's latest unless a live report of the group is at a later step, and
+ * the row as a best or latest validation candidate.
  */
 async function foldReport(
   db: () => Kysely<Database>,
-  trial: TrialForReport,
+  { trial, hasLater, latestValidationSteps }: Stored,
   searcher: Searcher,
   group: string,
   row: { id: number; steps: number; added: JsonObject; merged: JsonObject },
@@ -358,7 +411,11 @@ async function foldReport(
       : (JSON.parse(trial.summary_metrics) as TrialSummaryMetrics);
   const groupSummary = (summary[summaryKey(group)] ??= {});
   foldMetrics(groupSummary, row.added);
-  setLast(groupSummary, row.merged);
+  if (hasLater) {
+    fillLast(groupSummary);
+  } else {
+    setLast(groupSummary, row.merged);
+  }
   const aggregates: TrialAggregates = {
     summary,
     bestValidationId: trial.best_validation_id,
@@ -369,7 +426,11 @@ async function foldReport(
     return aggregates;
   }
   const raw = row.merged[searcher.metric];
-  if (raw !== undefined && raw !== null) {
+  if (
+    raw !== undefined &&
+    raw !== null &&
+    (latestValidationSteps === null || row.steps >= latestValidationSteps)
+  ) {
     aggregates.latestValidationId = row.id;
   }
   const value = finiteMetric(row.merged, searcher.metric);

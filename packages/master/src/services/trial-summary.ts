@@ -65,10 +65,14 @@ export function foldMetrics(group: Record<string, MetricSummary>, metrics: JsonO
   for (const [name, value] of Object.entries(metrics)) {
     const { type, number } = classify(value);
     const previous = group[name];
+    // A metric becoming a string keeps its `last`: a report that is not its group's latest
+    // (an earlier step) leaves `last` as it is.
     const summary: MetricSummary =
-      previous === undefined || previous.type !== type
-        ? { type: previous === undefined ? type : 'string' }
-        : previous;
+      previous === undefined
+        ? { type }
+        : previous.type !== type
+          ? { type: 'string', last: previous.last ?? null }
+          : previous;
     group[name] = summary;
     if (summary.type !== 'number' || number === undefined) {
       continue;
@@ -95,6 +99,13 @@ export function setLast(group: Record<string, MetricSummary>, latest: JsonObject
   }
 }
 
+/** Gives a metric first seen in a report that is not its group's latest a `last` of null. */
+export function fillLast(group: Record<string, MetricSummary>): void {
+  for (const summary of Object.values(group)) {
+    summary.last ??= null;
+  }
+}
+
 /** The searcher's metric and direction, as an experiment stores them. */
 export interface Searcher {
   metric: string;
@@ -114,19 +125,17 @@ export interface TrialAggregates {
   searcherMetricValue: number | null;
 }
 
-/** True when report `a` (end time, id) is later than `b`. */
-function isLater(a: { endTime: number; id: number }, b: { endTime: number; id: number }): boolean {
-  return a.endTime > b.endTime || (a.endTime === b.endTime && a.id > b.id);
-}
-
 /**
  * Recomputes a trial's aggregates from its live metrics, paging through them in the order of
  * the `metrics_live` index (group, then step), so each page is one index range.
  *
  * - best validation: the finite searcher value best in the searcher's direction; ties go to
  *   the larger step (live validations have distinct steps);
- * - latest validation, and each metric's `last`: the latest report by end time, then id, among
- *   the validations that hold the searcher metric (any non-null value), resp. the group's reports.
+ * - latest validation, and each metric's `last`: the report at the largest step among the
+ *   validations that hold the searcher metric (any non-null value), resp. the group's reports.
+ *   By step, not by arrival or end time: reports of one trial from two workers, or through two
+ *   replicas with their own clocks, may arrive out of step order, and the report of the latest
+ *   step is the one a summary means (a restarted trial's rows past its step are archived).
  */
 export async function computeTrialAggregates(
   db: Kysely<Database>,
@@ -135,14 +144,15 @@ export async function computeTrialAggregates(
   pageSize = 1000,
 ): Promise<TrialAggregates> {
   const summary: TrialSummaryMetrics = {};
-  const latestByGroup = new Map<string, { endTime: number; id: number; metrics: JsonObject }>();
+  // Rows come in step order within each group: the last one seen is the latest.
+  const latestByGroup = new Map<string, JsonObject>();
   let best: { id: number; value: number; steps: number } | undefined;
-  let latest: { id: number; endTime: number } | undefined;
+  let latestId: number | undefined;
   let after: { group: string; steps: number } | undefined;
   for (;;) {
     const rows = await db
       .selectFrom('metrics')
-      .select(['id', 'metric_group', 'total_batches', 'end_time', 'avg_metrics'])
+      .select(['id', 'metric_group', 'total_batches', 'avg_metrics'])
       .where('trial_id', '=', trialId)
       // Literal, so that SQLite matches the partial index metrics_live.
       .where('archived', '=', sql.lit(0))
@@ -159,11 +169,7 @@ export async function computeTrialAggregates(
       const metrics = parseJsonObject(row.avg_metrics);
       const key = summaryKey(row.metric_group);
       foldMetrics((summary[key] ??= {}), metrics);
-      const report = { endTime: row.end_time, id: row.id };
-      const seen = latestByGroup.get(key);
-      if (seen === undefined || isLater(report, seen)) {
-        latestByGroup.set(key, { ...report, metrics });
-      }
+      latestByGroup.set(key, metrics);
       if (row.metric_group !== METRIC_GROUP_VALIDATION) {
         continue;
       }
@@ -171,9 +177,7 @@ export async function computeTrialAggregates(
       if (raw === undefined || raw === null) {
         continue;
       }
-      if (latest === undefined || isLater(report, latest)) {
-        latest = report;
-      }
+      latestId = row.id;
       if (typeof raw !== 'number' || !Number.isFinite(raw)) {
         continue;
       }
@@ -191,7 +195,7 @@ export async function computeTrialAggregates(
     }
     after = { group: last.metric_group, steps: last.total_batches };
   }
-  for (const [key, { metrics }] of latestByGroup) {
+  for (const [key, metrics] of latestByGroup) {
     const group = summary[key];
     if (group !== undefined) {
       setLast(group, metrics);
@@ -200,7 +204,7 @@ export async function computeTrialAggregates(
   return {
     summary: latestByGroup.size === 0 ? null : summary,
     bestValidationId: best?.id ?? null,
-    latestValidationId: latest?.id ?? null,
+    latestValidationId: latestId ?? null,
     searcherMetricValue: best?.value ?? null,
   };
 }

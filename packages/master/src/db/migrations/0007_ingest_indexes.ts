@@ -15,7 +15,9 @@ import type { DialectName } from '../dialect.js';
  * shares its step with. It replaces `metrics_trial_run`, which served that statement alone.
  *
  * On PostgreSQL, `report_metrics_store` does in one round trip what a report did in four (lock
- * the trial, archive, insert, read the row the report merges into); see `metric-ingest.ts`.
+ * the trial, archive, insert, read the row the report merges into), and says whether the report
+ * is its group's latest: whether a live report of the group is at a later step, and the step of
+ * the trial's latest validation (see `services/metrics.ts`).
  * PL/pgSQL keeps each statement's plan for the session, so none is parsed or planned per report.
  * Creating a function needs only the CREATE privilege the migrations use anyway.
  */
@@ -44,7 +46,8 @@ returns table (
   run_id integer, total_batches bigint, summary_metrics text, best_validation_id bigint,
   latest_validation_id bigint, searcher_metric_value double precision, searcher_metric text,
   smaller_is_better integer, archived_any boolean, inserted_id bigint, existing_id bigint,
-  existing_avg_metrics text, existing_batch_metrics text)
+  existing_avg_metrics text, existing_batch_metrics text, has_later boolean,
+  latest_validation_steps bigint)
 language plpgsql as $$
 #variable_conflict use_column
 declare
@@ -88,6 +91,13 @@ begin
       from metrics
       where trial_id = p_trial_id and metric_group = p_group and total_batches = p_steps
         and archived = 0;
+  end if;
+  has_later := exists (select 1 from metrics m
+    where m.trial_id = p_trial_id and m.metric_group = p_group and m.archived = 0
+      and m.total_batches > p_steps);
+  if p_group = 'validation' and latest_validation_id is not null then
+    select m.total_batches into latest_validation_steps from metrics m
+      where m.id = latest_validation_id;
   end if;
   return next;
 end
