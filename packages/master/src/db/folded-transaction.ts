@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import type { CompiledQuery } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 
 import type { Database } from './schema.js';
 
@@ -114,7 +114,18 @@ function literal(value: unknown): string {
     return value ? 'true' : 'false';
   }
   if (typeof value === 'string') {
-    return pg.escapeLiteral(value);
+    return stringLiteral(value);
   }
   throw new TypeError(`cannot write a ${typeof value} as an SQL literal`);
+}
+
+/**
+ * A string as an SQL literal, as `pg.escapeLiteral` writes it (quotes doubled; with a
+ * backslash, an E'' literal with backslashes doubled too, right whatever
+ * standard_conforming_strings says), with the engine's own replaceAll instead of a loop over
+ * characters: the summaries a report writes run to kilobytes.
+ */
+export function stringLiteral(value: string): string {
+  const quoted = `'${value.replaceAll("'", "''")}'`;
+  return value.includes('\\') ? ` E${quoted.replaceAll('\\', '\\\\')}` : quoted;
 }

@@ -301,14 +301,18 @@ async function storeOnSqlite(
       insertedId: 0,
     };
   }
+  // Only a restarted trial (run 2 on) can hold rows of earlier runs to archive.
   // `archived = 0` is a literal, not a parameter: SQLite re-prepares a statement on every run
   // when a bound value decided whether a partial index (metrics_live_steps) applies.
-  const { rows: archived } = await sql<{ metric_group: string; total_batches: number }>`
-    update metrics set archived = 1
-    where trial_id = ${row.trialId} and archived = 0 and total_batches >= ${row.steps}
-      and (total_batches > ${row.steps} or metric_group = ${row.group})
-      and trial_run_id < ${row.runId}
-    returning metric_group, total_batches`.execute(trx);
+  const { rows: archived } =
+    row.runId > 1
+      ? await sql<{ metric_group: string; total_batches: number }>`
+          update metrics set archived = 1
+          where trial_id = ${row.trialId} and archived = 0 and total_batches >= ${row.steps}
+            and (total_batches > ${row.steps} or metric_group = ${row.group})
+            and trial_run_id < ${row.runId}
+          returning metric_group, total_batches`.execute(trx)
+      : { rows: [] };
   for (const gone of archived) {
     if (gone.metric_group === METRIC_GROUP_VALIDATION) {
       await syncSearcherMetric(trx, row.trialId, gone.total_batches, null);

@@ -67,30 +67,35 @@ begin
     return next;
     return;
   end if;
-  with gone as (
-    update metrics set archived = 1
-    where trial_id = p_trial_id and archived = 0 and total_batches >= p_steps
-      and (total_batches > p_steps or metric_group = p_group) and trial_run_id < p_run_id
-    returning metric_group, total_batches)
-  select count(*) > 0,
-      array_agg(gone.total_batches) filter (where gone.metric_group = 'validation')
-    into archived_any, archived_validation_steps
-    from gone;
-  if archived_validation_steps is not null then
-    update checkpoints set searcher_metric = null
-    where trial_id = p_trial_id and steps_completed = any (archived_validation_steps);
+  -- Only a restarted trial (run 2 on) can hold rows of earlier runs to archive.
+  if p_run_id > 1 then
+    with gone as (
+      update metrics set archived = 1
+      where trial_id = p_trial_id and archived = 0 and total_batches >= p_steps
+        and (total_batches > p_steps or metric_group = p_group) and trial_run_id < p_run_id
+      returning metric_group, total_batches)
+    select count(*) > 0,
+        array_agg(gone.total_batches) filter (where gone.metric_group = 'validation')
+      into archived_any, archived_validation_steps
+      from gone;
+    if archived_validation_steps is not null then
+      update checkpoints set searcher_metric = null
+      where trial_id = p_trial_id and steps_completed = any (archived_validation_steps);
+    end if;
   end if;
-  insert into metrics (trial_id, trial_run_id, metric_group, total_batches, end_time,
-      avg_metrics, batch_metrics, archived)
-    values (p_trial_id, p_run_id, p_group, p_steps, p_end_time, p_avg_metrics, p_batch_metrics, 0)
-    on conflict (trial_id, metric_group, total_batches) where archived = 0 do nothing
-    returning id into inserted_id;
-  if inserted_id is null then
-    select id, avg_metrics, batch_metrics
-      into existing_id, existing_avg_metrics, existing_batch_metrics
-      from metrics
-      where trial_id = p_trial_id and metric_group = p_group and total_batches = p_steps
-        and archived = 0;
+  -- The trial's lock keeps other reports of it out: a plain insert when the slot is free
+  -- costs less than a speculative one (on conflict).
+  select id, avg_metrics, batch_metrics
+    into existing_id, existing_avg_metrics, existing_batch_metrics
+    from metrics
+    where trial_id = p_trial_id and metric_group = p_group and total_batches = p_steps
+      and archived = 0;
+  if existing_id is null then
+    insert into metrics (trial_id, trial_run_id, metric_group, total_batches, end_time,
+        avg_metrics, batch_metrics, archived)
+      values (p_trial_id, p_run_id, p_group, p_steps, p_end_time, p_avg_metrics,
+        p_batch_metrics, 0)
+      returning id into inserted_id;
   end if;
   has_later := exists (select 1 from metrics m
     where m.trial_id = p_trial_id and m.metric_group = p_group and m.archived = 0
