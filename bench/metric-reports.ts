@@ -32,7 +32,15 @@ import { openDb } from '../packages/master/src/db/connect.js';
 import type { DialectName } from '../packages/master/src/db/dialect.js';
 import { silentLogger } from '../packages/master/src/logger.js';
 import { startMaster } from '../packages/master/src/server.js';
-import { fmt, percentile, postgresUrl, table, tempDir, withSearchPath } from './lib.js';
+import {
+  fmt,
+  httpRequest,
+  percentile,
+  postgresUrl,
+  table,
+  tempDir,
+  withSearchPath,
+} from './lib.js';
 import type { MasterProcessMessage } from './master-process.js';
 
 const CLIENTS = 16;
@@ -225,28 +233,10 @@ function sender(kind: ClientKind, base: string, token: string): { send: Send; cl
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
   return {
     send: ({ method, path, body }) =>
-      new Promise((resolve, reject) => {
-        const req = http.request(
-          `${base}${path}`,
-          {
-            method,
-            agent,
-            headers:
-              body === undefined
-                ? headers
-                : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (chunk: Buffer) => chunks.push(chunk));
-            res.on('end', () =>
-              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
-            );
-            res.on('error', reject);
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
+      httpRequest(agent, `${base}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
       }),
     close: () => agent.destroy(),
   };

@@ -20,7 +20,7 @@ import {
   spawnMaster,
 } from '../packages/master/test/child-master.js';
 import { startNginx } from '../packages/master/test/nginx.js';
-import { fmt, log, percentile, postgresUrl, table, tempDir } from './lib.js';
+import { fmt, httpRequest, log, percentile, postgresUrl, table, tempDir } from './lib.js';
 
 const CLIENTS = 16;
 const REPLICAS = 2;
@@ -36,30 +36,12 @@ type Send = (
 
 function httpSender(base: string, token: string | undefined): { send: Send; close: () => void } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
   const send: Send = (method, path, body) =>
-    new Promise((resolve, reject) => {
-      const text = body === undefined ? undefined : JSON.stringify(body);
-      const req = http.request(
-        `${base}${path}`,
-        {
-          method,
-          agent,
-          headers: {
-            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-            ...(text === undefined ? {} : { 'content-length': String(Buffer.byteLength(text)) }),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(text);
+    httpRequest(agent, `${base}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   return { send, close: () => agent.destroy() };
 }

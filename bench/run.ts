@@ -3,13 +3,16 @@
  *
  * The metric-report benchmark runs DET_BENCH_REPEAT times (default 3) per client, and the
  * summary takes the run with the median reports/s: the machine is small and shared, so one run
- * can be off by a fifth either way.
+ * can be off by a fifth either way. With a PostgreSQL server configured (DET_BENCH_POSTGRES_URL
+ * or DET_TEST_POSTGRES_URL), the node:http runs alternate between SQLite and PostgreSQL, so
+ * that both see the same machine, and the medians are compared (issue 16).
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 
 import { runCheckpointQueryBench } from './checkpoint-query.js';
-import { fmt, table } from './lib.js';
-import { runMetricReportsBench } from './metric-reports.js';
+import type { DialectName } from '../packages/master/src/db/dialect.js';
+import { fmt, postgresUrl, table } from './lib.js';
+import { comparePostgres, runMetricReportsBench } from './metric-reports.js';
 import type { ClientKind, MetricReportsResult } from './metric-reports.js';
 
 const repeat = Math.max(1, Number.parseInt(process.env.DET_BENCH_REPEAT ?? '3', 10) || 3);
@@ -24,24 +27,38 @@ console.log(`${machine}\n`);
 
 const checkpoints = await runCheckpointQueryBench();
 
-const medianRun = async (client: ClientKind): Promise<MetricReportsResult> => {
-  const runs: MetricReportsResult[] = [];
+/** `repeat` runs on each of `dialects`, alternating; the median run of each dialect. */
+const medianRuns = async (
+  client: ClientKind,
+  dialects: readonly DialectName[],
+): Promise<MetricReportsResult[]> => {
+  const runs = dialects.map((): MetricReportsResult[] => []);
   for (let i = 0; i < repeat; i += 1) {
-    console.log(`\n-- metric reports, ${client} client, run ${i + 1} of ${repeat}`);
-    runs.push(await runMetricReportsBench({ client }));
+    for (const [d, dialect] of dialects.entries()) {
+      console.log(`\n-- metric reports, ${client} client, ${dialect}, run ${i + 1} of ${repeat}`);
+      runs[d]?.push(await runMetricReportsBench({ client, dialect }));
+    }
   }
-  const sorted = [...runs].sort((a, b) => a.reports.perSecond - b.reports.perSecond);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)];
-  if (median === undefined) {
-    throw new Error('no runs');
-  }
-  console.log(
-    `${client}: reports/s of the ${repeat} runs: ${runs.map((r) => fmt(r.reports.perSecond, 0)).join(', ')}`,
-  );
-  return median;
+  return runs.map((of, d) => {
+    const sorted = [...of].sort((a, b) => a.reports.perSecond - b.reports.perSecond);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)];
+    if (median === undefined) {
+      throw new Error('no runs');
+    }
+    console.log(
+      `${client}, ${dialects[d] ?? ''}: reports/s of the ${repeat} runs: ${of.map((r) => fmt(r.reports.perSecond, 0)).join(', ')}`,
+    );
+    return median;
+  });
 };
-const viaFetch = await medianRun('fetch');
-const viaHttp = await medianRun('http');
+const [viaFetch] = await medianRuns('fetch', ['sqlite']);
+const [viaHttp, viaHttpPostgres] = await medianRuns(
+  'http',
+  postgresUrl() === undefined ? ['sqlite'] : ['sqlite', 'postgres'],
+);
+if (viaFetch === undefined || viaHttp === undefined) {
+  throw new Error('no runs');
+}
 
 // The target is about the master, so the verdict comes from the lean node:http client. With
 // fetch, one client process spends more CPU per request than the master does per report, and
@@ -70,4 +87,10 @@ console.log(
     ],
   ),
 );
-process.exitCode = checkpoints.pass && viaHttp.pass ? 0 : 1;
+let pass = checkpoints.pass && viaHttp.pass;
+if (viaHttpPostgres !== undefined) {
+  const compared = comparePostgres(viaHttp, viaHttpPostgres);
+  console.log(`\nmetric reports on PostgreSQL, median run: ${compared.report}`);
+  pass &&= compared.pass;
+}
+process.exitCode = pass ? 0 : 1;

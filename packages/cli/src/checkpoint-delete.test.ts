@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import { createModel, getCheckpoint, registerModelVersion } from '@determined-ts/sdk';
 import type { FetchLike } from '@determined-ts/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { reportCheckpoint, setCheckpointState, testUuid } from '../../sdk/test/master.js';
 import type { SeededTrial } from '../../sdk/test/master.js';
@@ -14,32 +13,17 @@ import {
   Capture,
   failed,
   ok,
-  runDet,
   seedExperiment,
-  startInProcessMaster,
   tableRows,
   terminal,
+  useCliMaster,
 } from '../test/helpers.js';
-import type { DetRun, MasterTarget } from '../test/helpers.js';
 
-let master: MasterTarget;
-let configDir: string;
-
-beforeAll(async () => {
-  master = await startInProcessMaster('sqlite');
-  configDir = await mkdtemp(join(tmpdir(), 'det-cli-delete-'));
-  ok(await det('user', 'login', 'determined'));
-});
-
-afterAll(async () => {
-  await master.close();
-  await rm(configDir, { recursive: true, force: true });
-});
-
-const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
+const cli = useCliMaster('delete');
+const { det } = cli;
 
 async function sizeOf(uuid: string): Promise<number> {
-  const dir = join(master.storageDir, uuid);
+  const dir = join(cli.master.storageDir, uuid);
   let total = 0;
   for (const name of await readdir(dir)) {
     total += (await stat(join(dir, name))).size;
@@ -48,7 +32,7 @@ async function sizeOf(uuid: string): Promise<number> {
 }
 
 function onDisk(uuids: string[]): boolean[] {
-  return uuids.map((u) => existsSync(join(master.storageDir, u)));
+  return uuids.map((u) => existsSync(join(cli.master.storageDir, u)));
 }
 
 let models = 0;
@@ -61,11 +45,11 @@ async function seeded(): Promise<{
   uuids: string[];
   sizes: number[];
 }> {
-  const s = await seedExperiment(master);
+  const s = await seedExperiment(cli.master);
   seededTrials.push(s.trial);
   const [errored = '', registered = ''] = s.uuids;
-  await setCheckpointState(master, errored, 'STATE_ERROR');
-  const client = await master.login();
+  await setCheckpointState(cli.master, errored, 'STATE_ERROR');
+  const client = await cli.master.login();
   models += 1;
   await createModel(client, { name: `keep-${models}` });
   await registerModelVersion(client, `keep-${models}`, registered);
@@ -78,7 +62,7 @@ async function seeded(): Promise<{
 }
 
 async function stateOf(uuid: string): Promise<string> {
-  return (await getCheckpoint(await master.login(), uuid)).state;
+  return (await getCheckpoint(await cli.master.login(), uuid)).state;
 }
 
 describe('det checkpoint delete (bulk)', () => {
@@ -131,7 +115,7 @@ describe('det checkpoint delete (bulk)', () => {
 
   it('previews, asks, and deletes on "y" exactly what it showed', async () => {
     const s = await seeded();
-    const no = await runDet(master, configDir, ['c', 'delete', '--experiment', s.id], {
+    const no = await cli.run(['c', 'delete', '--experiment', s.id], {
       stdin: terminal('n\n'),
     });
     expect(no.code, no.stderr).toBe(0);
@@ -139,7 +123,7 @@ describe('det checkpoint delete (bulk)', () => {
     expect(no.stdout).toMatch(/\nAborting operations\.\n$/);
     expect(onDisk(s.uuids)).toEqual([true, true, true]);
 
-    const yes = await runDet(master, configDir, ['c', 'delete', '--experiment', s.id, '--json'], {
+    const yes = await cli.run(['c', 'delete', '--experiment', s.id, '--json'], {
       stdin: terminal('y\n'),
     });
     expect(yes.code, yes.stderr).toBe(0);
@@ -161,14 +145,14 @@ describe('det checkpoint delete (bulk)', () => {
       override _write(chunk: Buffer, enc: string, done: () => void): void {
         super._write(chunk, enc, done);
         if (this.text.endsWith('[y/n]: ') && trial !== undefined) {
-          void master
+          void cli.master
             .login()
             .then((client) => reportCheckpoint(client, trial, { uuid: late, steps: 400 }))
             .then(() => stdin.end('y\n'));
         }
       }
     })();
-    const run = await runDet(master, configDir, ['c', 'delete', '--experiment', s.id], {
+    const run = await cli.run(['c', 'delete', '--experiment', s.id], {
       stdin,
       stderr,
     });
@@ -192,7 +176,7 @@ describe('det checkpoint delete (bulk)', () => {
     const s = await seeded();
     // The master's answer as when a checkpoint's storage refused a deletion.
     const fetch: FetchLike = async (input, init) => {
-      const res = await master.fetch(input, init);
+      const res = await cli.master.fetch(input, init);
       if (!String(input).endsWith('/bulk-delete')) {
         return res;
       }
@@ -204,13 +188,7 @@ describe('det checkpoint delete (bulk)', () => {
         freedBytes: 2048,
       });
     };
-    const run = await runDet({ baseUrl: master.baseUrl, fetch }, configDir, [
-      'c',
-      'delete',
-      '--experiment',
-      s.id,
-      '--yes',
-    ]);
+    const run = await cli.run(['c', 'delete', '--experiment', s.id, '--yes'], { fetch });
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(`det: could not delete checkpoint ${s.uuids[2]}: permission denied\n`);
     expect(run.stdout).toMatch(/\nDeleted 1 checkpoint\(s\), freeing 2\.0 KiB\.\n$/);
@@ -235,7 +213,7 @@ describe('det checkpoint delete UUID,UUID', () => {
 
 describe('det checkpoint delete with bad input', () => {
   it('exits 2 with one line, asking nothing of the master', async () => {
-    const before = master.requests.length;
+    const before = cli.master.requests.length;
     failed(
       await det('c', 'delete', '--experiment', '1', '--state', 'DELETED', '--yes'),
       2,
@@ -257,6 +235,6 @@ describe('det checkpoint delete with bad input', () => {
       /^det: --state narrows --experiment and --trial/,
     );
     failed(await det('c', 'delete', '--trial', 'x'), 2, /expected a positive integer, got 'x'/);
-    expect(master.requests.length).toBe(before);
+    expect(cli.master.requests.length).toBe(before);
   });
 });

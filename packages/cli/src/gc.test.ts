@@ -1,57 +1,28 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import type { FetchLike } from '@determined-ts/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import {
   Capture,
   failed,
   ok,
-  runDet,
   seedExperiment,
-  startInProcessMaster,
+  tableRows,
   terminal,
+  useCliMaster,
 } from '../test/helpers.js';
-import type { DetRun, MasterTarget, SeededExperiment } from '../test/helpers.js';
+import type { SeededExperiment } from '../test/helpers.js';
 
-let master: MasterTarget;
-let configDir: string;
-
-beforeAll(async () => {
-  master = await startInProcessMaster('sqlite');
-  configDir = await mkdtemp(join(tmpdir(), 'det-cli-gc-'));
-  ok(await det('user', 'login', 'determined'));
-});
-
-afterAll(async () => {
-  await master.close();
-  await rm(configDir, { recursive: true, force: true });
-});
-
-const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
-
-/** The rows of the first table in `text`, each as header → cell. */
-function rows(text: string): Record<string, string>[] {
-  const lines = text
-    .split('\n')
-    .filter((l) => l.startsWith('│'))
-    .map((l) =>
-      l
-        .split('│')
-        .slice(1, -1)
-        .map((c) => c.trim()),
-    );
-  const [head = [], ...body] = lines;
-  return body.map((cells) => Object.fromEntries(head.map((h, i) => [h, cells[i] ?? ''])));
-}
+const cli = useCliMaster('gc');
+const { det } = cli;
 
 /** The size of a checkpoint's directory in the master's storage. */
 async function sizeOf(uuid: string): Promise<number> {
-  const dir = join(master.storageDir, uuid);
+  const dir = join(cli.master.storageDir, uuid);
   let total = 0;
   for (const name of await readdir(dir)) {
     total += (await stat(join(dir, name))).size;
@@ -73,13 +44,13 @@ const PROMPT =
 
 /** Losses 0.5, 0.2, 0.4 at steps 100, 200, 300: the policy keeps [1] and deletes [0] and [2]. */
 async function seeded(): Promise<SeededExperiment & { sizes: number[]; id: string }> {
-  const s = await seedExperiment(master, { ended: true });
+  const s = await seedExperiment(cli.master, { ended: true });
   const sizes = await Promise.all(s.uuids.map(sizeOf));
   return { ...s, sizes, id: String(s.trial.experimentId) };
 }
 
 function onDisk(uuids: string[]): boolean[] {
-  return uuids.map((u) => existsSync(join(master.storageDir, u)));
+  return uuids.map((u) => existsSync(join(cli.master.storageDir, u)));
 }
 
 interface ExperimentJson {
@@ -87,7 +58,7 @@ interface ExperimentJson {
 }
 
 async function storedPolicy(id: string): Promise<Record<string, unknown>> {
-  const client = await master.login();
+  const client = await cli.master.login();
   const { experiment } = await client.request<ExperimentJson>('GET', `/api/v1/experiments/${id}`);
   return experiment.config.checkpoint_storage;
 }
@@ -114,7 +85,7 @@ describe('det checkpoint gc --dry-run', () => {
     const [s0 = 0, s1 = 0, s2 = 0] = s.sizes;
     const out = ok(await det('checkpoint', 'gc', s.id, '--dry-run', ...POLICY));
     expect(out).toMatch(/^The following checkpoints will be deleted by applying this GC policy:\n/);
-    expect(rows(out)).toEqual([
+    expect(tableRows(out)).toEqual([
       {
         'Trial ID': String(s.trial.trialId),
         Steps: '100',
@@ -195,12 +166,12 @@ describe('det experiment set gc-policy', () => {
   it('previews, asks, and on "n" aborts without changing anything', async () => {
     const s = await seeded();
     const before = await storedPolicy(s.id);
-    const run = await runDet(master, configDir, ['e', 'set', 'gc-policy', s.id, ...POLICY], {
+    const run = await cli.run(['e', 'set', 'gc-policy', s.id, ...POLICY], {
       stdin: terminal('n\n'),
     });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe(PROMPT);
-    expect(rows(run.stdout).map((r) => r.UUID)).toEqual([s.uuids[0], s.uuids[2]]);
+    expect(tableRows(run.stdout).map((r) => r.UUID)).toEqual([s.uuids[0], s.uuids[2]]);
     expect(run.stdout).toMatch(
       /This policy will delete 2 checkpoint\(s\), .*\nAborting operations\.\n$/,
     );
@@ -208,7 +179,7 @@ describe('det experiment set gc-policy', () => {
     expect(await storedPolicy(s.id)).toEqual(before);
 
     // The end of input is a no as well.
-    const eof = await runDet(master, configDir, ['e', 'set', 'gc-policy', s.id, ...POLICY], {
+    const eof = await cli.run(['e', 'set', 'gc-policy', s.id, ...POLICY], {
       stdin: terminal(''),
     });
     expect(eof.code).toBe(0);
@@ -229,7 +200,7 @@ describe('det experiment set gc-policy', () => {
         }
       }
     })();
-    const run = await runDet(master, configDir, ['e', 'set', 'gc-policy', s.id, ...POLICY], {
+    const run = await cli.run(['e', 'set', 'gc-policy', s.id, ...POLICY], {
       stdin,
       stderr,
       signal: controller.signal,
@@ -242,24 +213,19 @@ describe('det experiment set gc-policy', () => {
   it('asks again until y or n, then sets the policy and deletes what the preview showed', async () => {
     const s = await seeded();
     const [s0 = 0, , s2 = 0] = s.sizes;
-    const run = await runDet(
-      master,
-      configDir,
-      ['experiment', 'set', 'gc-policy', s.id, ...POLICY],
-      {
-        stdin: terminal('maybe\nYes\n'),
-      },
-    );
+    const run = await cli.run(['experiment', 'set', 'gc-policy', s.id, ...POLICY], {
+      stdin: terminal('maybe\nYes\n'),
+    });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe(`${PROMPT}Please respond with 'y' or 'n'\n${PROMPT}`);
     const [preview = '', result = ''] = run.stdout.split(/(?=Set GC policy)/);
-    expect(rows(preview).map((r) => r.UUID)).toEqual([s.uuids[0], s.uuids[2]]);
+    expect(tableRows(preview).map((r) => r.UUID)).toEqual([s.uuids[0], s.uuids[2]]);
     expect(result).toMatch(
       new RegExp(
         `^Set GC policy of experiment ${s.id} to\\n\\{'save_experiment_best': 0, 'save_trial_best': 1, 'save_trial_latest': 0\\}\\n`,
       ),
     );
-    expect(rows(result)).toEqual([
+    expect(tableRows(result)).toEqual([
       { 'Deleted UUID': s.uuids[0], Size: `${s0} B` },
       { 'Deleted UUID': s.uuids[2], Size: `${s2} B` },
     ]);
@@ -285,7 +251,7 @@ describe('det experiment set gc-policy', () => {
     // Again: nothing left to delete.
     const again = ok(await det('experiment', 'set', 'gc-policy', s.id, ...POLICY, '--yes'));
     expect(again).toMatch(/\nDeleted 0 checkpoint\(s\), freeing 0 B\.\n$/);
-    expect(rows(again)).toEqual([]);
+    expect(tableRows(again)).toEqual([]);
   });
 
   it('lists the checkpoints it could not delete on stderr and exits 1', async () => {
@@ -293,9 +259,9 @@ describe('det experiment set gc-policy', () => {
     // The master's answer to the PATCH, as when a checkpoint's storage refused a deletion.
     const fetch: FetchLike = async (input, init) => {
       if ((init?.method ?? 'GET') !== 'PATCH') {
-        return master.fetch(input, init);
+        return cli.master.fetch(input, init);
       }
-      const res = await master.fetch(input, init);
+      const res = await cli.master.fetch(input, init);
       const body = (await res.json()) as Record<string, unknown>;
       const gc = {
         deleted: [{ uuid: s.uuids[0], bytes: 5000 }],
@@ -304,17 +270,12 @@ describe('det experiment set gc-policy', () => {
       };
       return Response.json({ ...body, gc });
     };
-    const run = await runDet({ baseUrl: master.baseUrl, fetch }, configDir, [
-      'experiment',
-      'set',
-      'gc-policy',
-      s.id,
-      ...POLICY,
-      '--yes',
-    ]);
+    const run = await cli.run(['experiment', 'set', 'gc-policy', s.id, ...POLICY, '--yes'], {
+      fetch,
+    });
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(`det: could not delete checkpoint ${s.uuids[2]}: permission denied\n`);
-    expect(rows(run.stdout)).toEqual([{ 'Deleted UUID': s.uuids[0], Size: '4.9 KiB' }]);
+    expect(tableRows(run.stdout)).toEqual([{ 'Deleted UUID': s.uuids[0], Size: '4.9 KiB' }]);
     expect(run.stdout).toMatch(/\nDeleted 1 checkpoint\(s\), freeing 4\.9 KiB \(5000 bytes\)\.\n$/);
   });
 

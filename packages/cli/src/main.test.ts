@@ -1,29 +1,19 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-import { runDet, safetensorsBytes, seedExperiment, startInProcessMaster } from '../test/helpers.js';
-import type { DetRun, MasterTarget, SeededExperiment } from '../test/helpers.js';
+import { safetensorsBytes, seedExperiment, useCliMaster } from '../test/helpers.js';
+import type { DetRun, SeededExperiment } from '../test/helpers.js';
 
-let master: MasterTarget;
+const cli = useCliMaster('main', { login: false });
+const { det } = cli;
 let seeded: SeededExperiment;
-let configDir: string;
 
 beforeAll(async () => {
-  master = await startInProcessMaster('sqlite');
-  seeded = await seedExperiment(master);
-  configDir = await mkdtemp(join(tmpdir(), 'det-cli-'));
+  seeded = await seedExperiment(cli.master);
 });
-
-afterAll(async () => {
-  await master.close();
-  await rm(configDir, { recursive: true, force: true });
-});
-
-const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
 
 function json<T>(run: DetRun): T {
   expect(run.stderr, run.stderr).not.toMatch(/det: /);
@@ -47,7 +37,7 @@ describe('det user', () => {
   it('logs in, shares the token cache, and logs out', async () => {
     const login = await det('user', 'login', 'determined');
     expect(login.code).toBe(0);
-    const cache = JSON.parse(await readFile(join(configDir, 'auth.json'), 'utf8')) as {
+    const cache = JSON.parse(await readFile(join(cli.configDir, 'auth.json'), 'utf8')) as {
       masters: Record<string, { active_user?: string; tokens?: Record<string, string> }>;
     };
     const entry = cache.masters['http://master.test:80'];
@@ -58,7 +48,9 @@ describe('det user', () => {
     expect(who.stdout).toBe("You are logged in as user 'determined'\n");
 
     expect((await det('user', 'logout')).code).toBe(0);
-    const after = JSON.parse(await readFile(join(configDir, 'auth.json'), 'utf8')) as typeof cache;
+    const after = JSON.parse(
+      await readFile(join(cli.configDir, 'auth.json'), 'utf8'),
+    ) as typeof cache;
     expect(after.masters['http://master.test:80']?.active_user).toBeUndefined();
   });
 
@@ -155,9 +147,9 @@ describe('det trial', () => {
     const trialId = String(seeded.trial.trialId);
     const best = await det('trial', 'download', trialId, '--best', '-o', 'best');
     expect(best.code).toBe(0);
-    expect(best.stdout).toBe(`${join(configDir, 'best')}\n`);
+    expect(best.stdout).toBe(`${join(cli.configDir, 'best')}\n`);
     expect(best.stderr).toMatch(/^Downloading 2 files .*\nDownloaded .* in .* s \(.*\/s\)\n$/);
-    expect(await readFile(join(configDir, 'best', 'model.safetensors'))).toEqual(
+    expect(await readFile(join(cli.configDir, 'best', 'model.safetensors'))).toEqual(
       safetensorsBytes(),
     );
 
@@ -165,7 +157,7 @@ describe('det trial', () => {
       await det('t', 'download', trialId, '--latest', '--mode', 'master', '-q', '--json'),
     );
     expect(latest.uuid).toBe(seeded.uuids[2]);
-    expect(latest.path).toBe(join(configDir, 'checkpoints', seeded.uuids[2]!));
+    expect(latest.path).toBe(join(cli.configDir, 'checkpoints', seeded.uuids[2]!));
     expect((await readdir(latest.path)).sort()).toEqual(['metadata.json', 'model.safetensors']);
 
     const byUuid = await det('trial', 'download', trialId, '--uuid', seeded.uuids[0]!, '-q');
@@ -201,7 +193,7 @@ describe('det checkpoint', () => {
 
   it('downloads a checkpoint into -o DIR', async () => {
     const run = await det('checkpoint', 'download', seeded.uuids[1]!, '-o', 'dl', '-q');
-    expect(run).toEqual({ code: 0, stdout: `${join(configDir, 'dl')}\n`, stderr: '' });
+    expect(run).toEqual({ code: 0, stdout: `${join(cli.configDir, 'dl')}\n`, stderr: '' });
   });
 
   it('loads a checkpoint and prints its tensors', async () => {
@@ -228,7 +220,7 @@ describe('det checkpoint', () => {
     expect((await det('checkpoint', 'delete', uuid)).code).toBe(0);
     const deleted = json<{ state: string }>(await det('checkpoint', 'describe', uuid, '--json'));
     expect(deleted.state).toBe('DELETED');
-    expect(existsSync(join(master.storageDir, uuid, 'model.safetensors'))).toBe(false);
+    expect(existsSync(join(cli.master.storageDir, uuid, 'model.safetensors'))).toBe(false);
   });
 
   it('fails with one line when the checkpoint does not exist', async () => {
@@ -276,7 +268,7 @@ describe('usage errors', () => {
   }
 
   it('prints the stack only with --debug', async () => {
-    const run = await runDet(master, configDir, ['--debug', 'checkpoint', 'describe', 'nope']);
+    const run = await cli.run(['--debug', 'checkpoint', 'describe', 'nope']);
     expect(run.code).toBe(1);
     expect(run.stderr.split('\n').length).toBeGreaterThan(3);
     expect(run.stderr).toMatch(/\n\s+at /);

@@ -13,26 +13,17 @@ import {
   seedExperiment,
   startInProcessMaster,
   terminal,
+  useCliMaster,
 } from '../test/helpers.js';
 import type { DetRun, MasterTarget, SeededExperiment } from '../test/helpers.js';
 
-let master: MasterTarget;
+const cli = useCliMaster('model');
+const { det } = cli;
 let seeded: SeededExperiment;
-let configDir: string;
 
 beforeAll(async () => {
-  master = await startInProcessMaster('sqlite');
-  seeded = await seedExperiment(master);
-  configDir = await mkdtemp(join(tmpdir(), 'det-cli-model-'));
-  ok(await det('user', 'login', 'determined'));
+  seeded = await seedExperiment(cli.master);
 });
-
-afterAll(async () => {
-  await master.close();
-  await rm(configDir, { recursive: true, force: true });
-});
-
-const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
 
 function json<T>(run: DetRun): T {
   return JSON.parse(ok(run)) as T;
@@ -318,10 +309,12 @@ describe('det model', () => {
   it('downloads the checkpoint of a version by number, by alias and the latest', async () => {
     const byNumber = await det('model', 'download', 'resnet:1', '-o', 'v1');
     expect(byNumber.code, byNumber.stderr).toBe(0);
-    expect(byNumber.stdout).toBe(`${join(configDir, 'v1')}\n`);
+    expect(byNumber.stdout).toBe(`${join(cli.configDir, 'v1')}\n`);
     expect(byNumber.stderr).toMatch(/^Downloading 2 files .*\nDownloaded .* in .* s \(.*\/s\)\n$/);
-    expect(await readFile(join(configDir, 'v1', 'model.safetensors'))).toEqual(safetensorsBytes());
-    expect(JSON.parse(await readFile(join(configDir, 'v1', 'metadata.json'), 'utf8'))).toEqual({
+    expect(await readFile(join(cli.configDir, 'v1', 'model.safetensors'))).toEqual(
+      safetensorsBytes(),
+    );
+    expect(JSON.parse(await readFile(join(cli.configDir, 'v1', 'metadata.json'), 'utf8'))).toEqual({
       steps_completed: 100,
     });
 
@@ -329,7 +322,7 @@ describe('det model', () => {
       await det('model', 'download', 'resnet@production', '--mode', 'master', '-q', '--json'),
     );
     expect(byAlias).toMatchObject({ uuid: seeded.uuids[1], skipped: false });
-    expect(byAlias.path).toBe(join(configDir, 'checkpoints', seeded.uuids[1]!));
+    expect(byAlias.path).toBe(join(cli.configDir, 'checkpoints', seeded.uuids[1]!));
     expect(JSON.parse(await readFile(join(byAlias.path, 'metadata.json'), 'utf8'))).toEqual({
       steps_completed: 200,
     });
@@ -345,12 +338,14 @@ describe('det model', () => {
       'direct',
       '-q',
     );
-    expect(latest).toEqual({ code: 0, stdout: `${join(configDir, 'latest')}\n`, stderr: '' });
-    expect((await readdir(join(configDir, 'latest'))).sort()).toEqual([
+    expect(latest).toEqual({ code: 0, stdout: `${join(cli.configDir, 'latest')}\n`, stderr: '' });
+    expect((await readdir(join(cli.configDir, 'latest'))).sort()).toEqual([
       'metadata.json',
       'model.safetensors',
     ]);
-    expect(JSON.parse(await readFile(join(configDir, 'latest', 'metadata.json'), 'utf8'))).toEqual({
+    expect(
+      JSON.parse(await readFile(join(cli.configDir, 'latest', 'metadata.json'), 'utf8')),
+    ).toEqual({
       steps_completed: 300,
     });
     const atLatest = json<{ uuid: string }>(
@@ -377,7 +372,7 @@ describe('det model', () => {
       /^det: pass --yes to delete model 'alexnet' and its 0 version\(s\) \(stdin is not a terminal\)$/,
     );
 
-    const no = await runDet(master, configDir, ['model', 'delete', 'alexnet'], {
+    const no = await cli.run(['model', 'delete', 'alexnet'], {
       stdin: terminal('n\n'),
     });
     expect(no.code).toBe(1);
@@ -386,7 +381,7 @@ describe('det model', () => {
     expect(no.stderr).toMatch(/Aborted\.\n$/);
     ok(await det('model', 'describe', 'alexnet'));
 
-    const yes = await runDet(master, configDir, ['model', 'delete', 'alexnet'], {
+    const yes = await cli.run(['model', 'delete', 'alexnet'], {
       stdin: terminal('y\n'),
     });
     expect(yes.code).toBe(0);

@@ -1,34 +1,24 @@
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { ReconcileResult } from '@determined-ts/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-import { ok, runDet, seedExperiment, startInProcessMaster } from '../test/helpers.js';
-import type { DetRun, MasterTarget, SeededExperiment } from '../test/helpers.js';
+import { ok, seedExperiment, useCliMaster } from '../test/helpers.js';
+import type { SeededExperiment } from '../test/helpers.js';
 
-let master: MasterTarget;
+const cli = useCliMaster('storage', { login: false });
+const { det } = cli;
 let seeded: SeededExperiment;
-let configDir: string;
 const ORPHAN = 'abcdef00-1234-4000-8000-00000000cafe';
 
 beforeAll(async () => {
-  master = await startInProcessMaster('sqlite');
-  seeded = await seedExperiment(master);
-  configDir = await mkdtemp(join(tmpdir(), 'det-cli-storage-'));
-  await mkdir(join(master.storageDir, ORPHAN));
-  await writeFile(join(master.storageDir, ORPHAN, 'model.bin'), Buffer.alloc(2048));
+  seeded = await seedExperiment(cli.master);
+  await mkdir(join(cli.master.storageDir, ORPHAN));
+  await writeFile(join(cli.master.storageDir, ORPHAN, 'model.bin'), Buffer.alloc(2048));
   // The second checkpoint loses a file behind the master's back.
-  await rm(join(master.storageDir, seeded.uuids[1] as string, 'metadata.json'));
+  await rm(join(cli.master.storageDir, seeded.uuids[1] as string, 'metadata.json'));
 });
-
-afterAll(async () => {
-  await master.close();
-  await rm(configDir, { recursive: true, force: true });
-});
-
-const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
 
 const exists = (path: string): Promise<boolean> =>
   stat(path).then(
@@ -52,7 +42,7 @@ describe('det storage reconcile', () => {
     expect(out).toContain(seeded.uuids[1]);
     expect(out).toContain('metadata.json');
     expect(out).toContain('Dry run: nothing changed');
-    expect(await exists(join(master.storageDir, ORPHAN))).toBe(true);
+    expect(await exists(join(cli.master.storageDir, ORPHAN))).toBe(true);
   });
 
   it('leaves recent entries alone with the default grace period', async () => {
@@ -67,7 +57,7 @@ describe('det storage reconcile', () => {
     ) as ReconcileResult;
     expect(result.orphans.map((o) => [o.uuid, o.bytes])).toEqual([[ORPHAN, 2048]]);
     expect(result.applied).toEqual({ orphansDeleted: 1, bytesFreed: 2048, checkpointsUpdated: 1 });
-    expect(await exists(join(master.storageDir, ORPHAN))).toBe(false);
+    expect(await exists(join(cli.master.storageDir, ORPHAN))).toBe(false);
     const out = ok(await det('storage', 'reconcile', '--apply', '--grace-seconds', '0'));
     expect(out).toContain('No orphaned checkpoint files.');
     expect(out).toContain('No checkpoints with missing or changed files.');

@@ -1,26 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok, useCliMaster } from '../test/helpers.js';
 
-import { ok, runDet, startInProcessMaster } from '../test/helpers.js';
-import type { DetRun, MasterTarget } from '../test/helpers.js';
-
-let master: MasterTarget;
-let configDir: string;
-
-beforeAll(async () => {
-  master = await startInProcessMaster('sqlite');
-  configDir = await mkdtemp(join(tmpdir(), 'det-cli-token-'));
-});
-
-afterAll(async () => {
-  await master.close();
-  await rm(configDir, { recursive: true, force: true });
-});
-
-const det = (...argv: string[]): Promise<DetRun> => runDet(master, configDir, argv);
+const cli = useCliMaster('token', { login: false });
+const { det } = cli;
 
 interface ListedToken {
   id: number;

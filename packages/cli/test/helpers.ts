@@ -1,8 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 import type { CliIo } from '../src/io.js';
 import { main } from '../src/main.js';
@@ -11,6 +12,7 @@ import {
   endTrial,
   reportCheckpoint,
   reportMetrics,
+  startInProcessMaster,
   testUuid,
 } from '../../sdk/test/master.js';
 import type { MasterTarget, SeededTrial } from '../../sdk/test/master.js';
@@ -53,6 +55,57 @@ export async function runDet(
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
+/** One test file's master (in-process, SQLite) and `det` config directory; see {@link useCliMaster}. */
+export interface CliMaster {
+  /** The master, from the file's first `beforeAll` on. */
+  readonly master: MasterTarget;
+  /** `det`'s config directory (its token cache) and working directory. */
+  readonly configDir: string;
+  readonly det: (...argv: string[]) => Promise<DetRun>;
+  /** `det` with other streams or environment (a terminal, a failing fetch). */
+  readonly run: (argv: string[], io?: Partial<CliIo>) => Promise<DetRun>;
+}
+
+/**
+ * Starts a master and makes a config directory before the file's tests, logged in as
+ * `determined` unless `login` is false, and removes both after them. Call it at the top of the
+ * file: `beforeAll` hooks registered after it see the master.
+ */
+export function useCliMaster(name: string, { login = true } = {}): CliMaster {
+  let master: MasterTarget | undefined;
+  let configDir: string | undefined;
+  const cli: CliMaster = {
+    get master(): MasterTarget {
+      if (master === undefined) {
+        throw new Error('useCliMaster: the master starts in beforeAll');
+      }
+      return master;
+    },
+    get configDir(): string {
+      if (configDir === undefined) {
+        throw new Error('useCliMaster: the config directory is made in beforeAll');
+      }
+      return configDir;
+    },
+    det: (...argv) => runDet(cli.master, cli.configDir, argv),
+    run: (argv, io) => runDet(cli.master, cli.configDir, argv, io),
+  };
+  beforeAll(async () => {
+    master = await startInProcessMaster('sqlite');
+    configDir = await mkdtemp(join(tmpdir(), `det-cli-${name}-`));
+    if (login) {
+      ok(await cli.det('user', 'login', 'determined'));
+    }
+  });
+  afterAll(async () => {
+    await master?.close();
+    if (configDir !== undefined) {
+      await rm(configDir, { recursive: true, force: true });
+    }
+  });
+  return cli;
+}
+
 /** Checks the run succeeded with nothing on stderr, and returns its stdout. */
 export function ok(run: DetRun): string {
   expect(run.stderr, run.stderr).toBe('');
@@ -69,8 +122,11 @@ export function failed(run: DetRun, code: number, message: RegExp): void {
   expect(run.stderr.trimEnd()).toMatch(message);
 }
 
-/** The rows of the table in `text` whose first header is `first`, each as header → cell. */
-export function tableRows(text: string, first: string): Record<string, string>[] {
+/**
+ * The rows of the table in `text` whose first header is `first` (else of its first table), each
+ * as header → cell.
+ */
+export function tableRows(text: string, first?: string): Record<string, string>[] {
   const tables = text.split(/\n(?=┌)/).map((chunk) =>
     chunk
       .split('\n')
@@ -82,7 +138,10 @@ export function tableRows(text: string, first: string): Record<string, string>[]
           .map((c) => c.trim()),
       ),
   );
-  const [head = [], ...body] = tables.find((t) => t[0]?.[0] === first) ?? [];
+  const [head = [], ...body] =
+    (first === undefined
+      ? tables.find((t) => t.length > 0)
+      : tables.find((t) => t[0]?.[0] === first)) ?? [];
   return body.map((cells) => Object.fromEntries(head.map((h, i) => [h, cells[i] ?? ''])));
 }
 

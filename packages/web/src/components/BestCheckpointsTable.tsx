@@ -1,12 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
-import { Link } from 'react-router';
 
 import { listCheckpointsPage } from '@determined-ts/sdk/client';
 import type { ExperimentData } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
-import { formatBytes, formatCount, formatDateTime, formatMetric, totalBytes } from '../lib/format';
-import { checkpointPath, trialPath } from '../lib/paths';
+import { formatDateTime, totalBytes } from '../lib/format';
+import { CheckpointCells, CheckpointHeadCells } from './CheckpointCells';
 import { QueryError } from './QueryError';
 
 const TOP = 10;
@@ -38,17 +37,7 @@ export function BestCheckpointsTable({ experiment }: { experiment: ExperimentDat
       <table data-testid="best-checkpoints-table">
         <thead>
           <tr>
-            <th scope="col">UUID</th>
-            <th scope="col">Trial</th>
-            <th scope="col" className="num">
-              Steps
-            </th>
-            <th scope="col" className="num">
-              {metric}
-            </th>
-            <th scope="col" className="num">
-              Size
-            </th>
+            <CheckpointHeadCells metric={metric} />
             <th scope="col">Reported</th>
           </tr>
         </thead>
@@ -57,19 +46,13 @@ export function BestCheckpointsTable({ experiment }: { experiment: ExperimentDat
             const trialId = c.training?.trialId ?? 0;
             return (
               <tr key={c.uuid} data-uuid={c.uuid}>
-                <td>
-                  <Link to={checkpointPath(trialId, c.uuid)} className="uuid">
-                    {c.uuid}
-                  </Link>
-                </td>
-                <td>
-                  <Link to={trialPath(trialId)}>Trial {trialId}</Link>
-                </td>
-                <td className="num">
-                  {c.batchNumber === undefined ? '' : formatCount(c.batchNumber)}
-                </td>
-                <td className="num">{formatMetric(c.training?.searcherMetric)}</td>
-                <td className="num">{formatBytes(totalBytes(c.resources))}</td>
+                <CheckpointCells
+                  uuid={c.uuid}
+                  trialId={trialId}
+                  steps={c.batchNumber}
+                  metric={c.training?.searcherMetric}
+                  bytes={totalBytes(c.resources)}
+                />
                 <td>{formatDateTime(c.reportTime)}</td>
               </tr>
             );

@@ -1,7 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { Link } from 'react-router';
 
 import { listCheckpoints, previewGc, setGcPolicy } from '@determined-ts/sdk/client';
 import type {
@@ -12,7 +11,7 @@ import type {
 } from '@determined-ts/sdk/client';
 
 import { useClient } from '../client-context';
-import { formatBytes, formatCount, formatMetric, NO_VALUE } from '../lib/format';
+import { formatBytes, formatCount, NO_VALUE } from '../lib/format';
 import {
   formatPolicy,
   parsePolicy,
@@ -22,7 +21,7 @@ import {
   storageUsed,
 } from '../lib/gc';
 import type { PolicyInput } from '../lib/gc';
-import { checkpointPath, trialPath } from '../lib/paths';
+import { CheckpointCells, CheckpointHeadCells } from './CheckpointCells';
 import { QueryError } from './QueryError';
 
 function plural(n: number, one: string, many: string): string {
@@ -227,35 +226,21 @@ function DeleteList({ preview }: { preview: GcPreview }) {
       <caption>Would be deleted</caption>
       <thead>
         <tr>
-          <th scope="col">UUID</th>
-          <th scope="col">Trial</th>
-          <th scope="col" className="num">
-            Steps
-          </th>
-          <th scope="col" className="num">
-            {preview.metricName === '' ? 'Searcher metric' : preview.metricName}
-          </th>
-          <th scope="col" className="num">
-            Size
-          </th>
+          <CheckpointHeadCells
+            metric={preview.metricName === '' ? 'Searcher metric' : preview.metricName}
+          />
         </tr>
       </thead>
       <tbody>
         {preview.checkpoints.map((c) => (
           <tr key={c.uuid} data-uuid={c.uuid}>
-            <td>
-              <Link to={checkpointPath(c.trialId, c.uuid)} className="uuid">
-                {c.uuid}
-              </Link>
-            </td>
-            <td>
-              <Link to={trialPath(c.trialId)}>Trial {c.trialId}</Link>
-            </td>
-            <td className="num">
-              {c.stepsCompleted === undefined ? NO_VALUE : formatCount(c.stepsCompleted)}
-            </td>
-            <td className="num">{formatMetric(c.searcherMetric)}</td>
-            <td className="num">{formatBytes(c.sizeBytes)}</td>
+            <CheckpointCells
+              uuid={c.uuid}
+              trialId={c.trialId}
+              steps={c.stepsCompleted}
+              metric={c.searcherMetric}
+              bytes={c.sizeBytes}
+            />
           </tr>
         ))}
       </tbody>
