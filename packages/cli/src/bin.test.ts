@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Capture, seedExperiment, startLoopbackMaster } from '../test/helpers.js';
 import type { MasterTarget, SeededExperiment } from '../test/helpers.js';
+import { detCommands } from './demo/next-steps.js';
 import { main } from './main.js';
 
 const BIN = resolve(import.meta.dirname, 'bin.ts');
@@ -28,17 +29,42 @@ afterAll(async () => {
   await rm(configDir, { recursive: true, force: true });
 });
 
-function spawnDet(
-  argv: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', BIN, ...argv], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, DET_DEBUG_CONFIG_PATH: configDir, DET_MASTER: master.baseUrl },
-  });
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function spawnDet(argv: string[]): Promise<Exit> {
+  return collect(
+    spawn(process.execPath, ['--import', 'tsx', '--conditions=source', BIN, ...argv], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, DET_DEBUG_CONFIG_PATH: configDir, DET_MASTER: master.baseUrl },
+    }),
+  );
+}
+
+/** `script` run by sh at the repository root, as a user types it into a terminal there. */
+function shell(script: string): Promise<Exit> {
+  return collect(
+    spawn('sh', ['-c', script], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DET_DEBUG_CONFIG_PATH: configDir,
+        // npm's own notice of a newer npm is not ours to test.
+        npm_config_update_notifier: 'false',
+      },
+    }),
+  );
+}
+
+function collect(child: ReturnType<typeof spawn>): Promise<Exit> {
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((done) => child.on('close', (code) => done({ code, stdout, stderr })));
 }
 
@@ -61,6 +87,24 @@ describe('the det executable', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toBe('det: give exactly one of --best, --latest or --uuid UUID\n');
   });
+});
+
+describe('the commands the tour prints', () => {
+  it('run as printed from the clone, built or not, with nothing on stderr (npm warns of nothing)', async () => {
+    const [exportMaster = '', ...commands] = detCommands({
+      master: master.baseUrl,
+      experimentId: seeded.trial.experimentId,
+      trialId: seeded.trial.trialId,
+      bestUuid: seeded.uuids[0] ?? '',
+    });
+    expect(exportMaster).toBe(`export DET_MASTER=${master.baseUrl}`);
+    for (const command of commands.filter((c) => /^npx det (experiment|trial describe)/.test(c))) {
+      const run = await shell(`${exportMaster}\n${command}`);
+      expect(run.stderr, command).toBe('');
+      expect(run.code, command).toBe(0);
+      expect(run.stdout, command).toContain(seeded.uuids[0]);
+    }
+  }, 60_000);
 });
 
 describe('det master', () => {

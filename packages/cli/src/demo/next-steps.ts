@@ -8,18 +8,22 @@ export interface NextStepsInput {
   bestUuid: string;
 }
 
-/** The tour's steps 3 and 4 as `det` commands, to run against the same master. */
+/**
+ * The tour's steps 3 and 4 as `det` commands, to run against the same master. Through npx, so
+ * that they run as printed wherever the tour came from: the clone (`npm start`, where `det`
+ * is not on the PATH) or a project that installed @determined-ts/cli.
+ */
 export function detCommands({ master, experimentId, trialId, bestUuid }: NextStepsInput): string[] {
   return [
     `export DET_MASTER=${master}`,
-    `det experiment list-checkpoints ${experimentId} --best 3`,
-    `det trial describe ${trialId}`,
-    `det trial download ${trialId} --best -o checkpoints/best`,
-    `det trial download ${trialId} --latest -o checkpoints/latest`,
-    `det checkpoint load ${bestUuid}`,
-    `det model describe ${DEMO_MODEL}`,
-    `det model download ${DEMO_MODEL}@${DEMO_ALIAS} -o checkpoints/production`,
-    `det trial logs ${trialId}`,
+    `npx det experiment list-checkpoints ${experimentId} --best 3`,
+    `npx det trial describe ${trialId}`,
+    `npx det trial download ${trialId} --best -o checkpoints/best`,
+    `npx det trial download ${trialId} --latest -o checkpoints/latest`,
+    `npx det checkpoint load ${bestUuid}`,
+    `npx det model describe ${DEMO_MODEL}`,
+    `npx det model download ${DEMO_MODEL}@${DEMO_ALIAS} -o checkpoints/production`,
+    `npx det trial logs ${trialId}`,
   ];
 }
 

@@ -112,9 +112,9 @@ describe('det demo', () => {
     );
     expect([version, resolved]).toEqual(['1', '1']);
     expect(text).toMatch(new RegExp(`resolves to version 1, checkpoint ${bestUuid}$`, 'm'));
-    expect(text).toContain('det model download moons-classifier@production');
-    expect(text).toContain(`det trial download 1 --best -o checkpoints/best`);
-    expect(text).toContain(`det checkpoint load ${bestUuid}`);
+    expect(text).toContain('npx det model download moons-classifier@production');
+    expect(text).toContain(`npx det trial download 1 --best -o checkpoints/best`);
+    expect(text).toContain(`npx det checkpoint load ${bestUuid}`);
     expect(text).toContain(`new TrialReference(1, { master: '${url}' })`);
     // --no-serve: the master is gone once the tour returns.
     await expect(fetch(`${url}/api/v1/master`)).rejects.toThrow();
