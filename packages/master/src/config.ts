@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { parseStorageShortcut } from '@determined-ts/storage';
@@ -77,10 +78,14 @@ export function defaultDataDir(env: NodeJS.ProcessEnv, platform = process.platfo
 }
 
 /**
- * The built UI of the workspace package `@determined-ts/web` (its `dist/`), or `undefined` when
- * that package is not installed beside the master.
+ * The built UI: the copy an installed master package carries (`web/`, put there by `npm pack`),
+ * else the `dist/` of the workspace package `@determined-ts/web`, else `undefined`.
  */
 export function defaultWebRoot(): string | undefined {
+  const packaged = fileURLToPath(new URL('../web', import.meta.url));
+  if (existsSync(join(packaged, 'index.html'))) {
+    return packaged;
+  }
   try {
     const require = createRequire(import.meta.url);
     return join(dirname(require.resolve('@determined-ts/web/package.json')), 'dist');
