@@ -49,6 +49,14 @@ export default tseslint.config(
     rules: restrictImports({ group: ['@determined-ts/*'], message: 'api depends on nothing.' }),
   },
   {
+    // The loaders read files and need no master, client or storage: only the api's types.
+    files: ['packages/loaders/**/*.ts'],
+    rules: restrictImports({
+      group: ['@determined-ts/*', '!@determined-ts/api'],
+      message: 'loaders depend on api alone.',
+    }),
+  },
+  {
     // master never imports the sdk, not even in tests.
     files: ['packages/master/**/*.ts'],
     rules: restrictImports({

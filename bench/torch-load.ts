@@ -27,7 +27,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { loadFromPath } from '../packages/sdk/src/loaders/dispatch.js';
+import { loadFromPath } from '../packages/loaders/src/dispatch.js';
 import { fmt, median, table, tempDir } from './lib.js';
 
 const PYTHON = '/usr/bin/python3';

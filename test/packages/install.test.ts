@@ -13,7 +13,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const PACKAGES = ['api', 'storage', 'sdk', 'master', 'cli'].map((p) => `@determined-ts/${p}`);
+const PACKAGES = ['api', 'storage', 'loaders', 'sdk', 'master', 'cli'].map(
+  (p) => `@determined-ts/${p}`,
+);
+const SAFETENSORS = join(ROOT, 'packages/loaders/test/fixtures/safetensors/all_dtypes.safetensors');
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 const run = promisify(execFile);
@@ -131,6 +134,20 @@ describe('the packed packages, installed into a new project', () => {
     ].join('\n');
     const { stdout } = await inProject(process.execPath, ['--input-type=module', '-e', script]);
     expect(stdout.trim()).toBe('function,function,function,function,function');
+  });
+
+  it('reads a checkpoint file with the loaders package alone, no master involved', async () => {
+    const script = [
+      "import { loadFromPath } from '@determined-ts/loaders';",
+      `const loaded = await loadFromPath(${JSON.stringify(SAFETENSORS)});`,
+      "if (loaded.kind !== 'safetensors') throw new Error(loaded.kind);",
+      'console.log(JSON.stringify([...loaded.tensors].map(([n, t]) => [n, t.dtype, t.shape])));',
+    ].join('\n');
+    const { stdout } = await inProject(process.execPath, ['--input-type=module', '-e', script]);
+    const tensors = JSON.parse(stdout) as [string, string, number[]][];
+    expect(tensors).toContainEqual(['f32', 'float32', [2, 3]]);
+    expect(tensors).toContainEqual(['bf16', 'bfloat16', [3]]);
+    expect(tensors).toHaveLength(15);
   });
 
   it('type-checks with TypeScript: right uses compile, wrong ones are refused', async () => {

@@ -3,8 +3,8 @@ import type { JsonObject } from '@determined-ts/api';
 import type { Client } from './client.js';
 import { downloadCheckpoint, downloadCheckpointIter } from './download/download.js';
 import type { DownloadEvent, DownloadMode, DownloadOptions } from './download/events.js';
-import { loadFromPath } from './loaders/dispatch.js';
-import type { LoadFromPathOptions, LoadedCheckpoint } from './loaders/types.js';
+import { loadFromPath } from '@determined-ts/loaders';
+import type { LoadFromPathOptions, LoadedCheckpoint } from '@determined-ts/loaders';
 import type {
   CheckpointData,
   CheckpointState,

@@ -54,38 +54,39 @@ export type {
 } from './core/checkpoint.js';
 export type { CheckpointStorageConfig } from './core/storage.js';
 export type { CoreLogger } from './core/heartbeat.js';
-export { loadFromPath } from './loaders/dispatch.js';
+// The readers live in @determined-ts/loaders, usable without a master; the SDK re-exports them.
 export {
+  loadFromPath,
   AmbiguousFormatError,
   LoaderError,
   MissingRuntimeError,
   UnsupportedFormatError,
-} from './loaders/errors.js';
-export {
   DTYPES,
   DTYPE_BYTES,
   Tensor,
   bfloat16ToFloat32,
   contiguousStrides,
   halfToFloat32,
-} from './loaders/tensor.js';
-export type { DType, TensorArray, TensorStorage, TypedArrayByDType } from './loaders/tensor.js';
-export {
   TFJS_MODEL_FILE,
   TFJS_WEIGHTS_FILE,
   tfjsDirLoadHandler,
   tfjsDirSaveHandler,
-} from './loaders/tfjs-io.js';
-export { PickleCallable, PickleGlobal, PickleObject } from './loaders/torch/pickle-values.js';
-export type { PickleComplex, PickleSlice } from './loaders/torch/pickle-values.js';
+  PickleCallable,
+  PickleGlobal,
+  PickleObject,
+} from '@determined-ts/loaders';
 export type {
+  DType,
+  TensorArray,
+  TensorStorage,
+  TypedArrayByDType,
+  PickleComplex,
+  PickleSlice,
   OpaqueVariable,
   SavedModelCheckpoint,
   Signature,
   SignatureTensor,
   TfDType,
-} from './loaders/savedmodel/index.js';
-export type {
   KerasH5Checkpoint,
   LoadFromPathOptions,
   LoadedCheckpoint,
@@ -100,5 +101,5 @@ export type {
   TfjsLayersCheckpoint,
   TorchCheckpoint,
   TorchScriptCheckpoint,
-} from './loaders/types.js';
+} from '@determined-ts/loaders';
 export * from './client-entry.js';

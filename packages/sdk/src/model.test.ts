@@ -19,7 +19,7 @@ import { ModelVersion } from './model-version.js';
 import { TrialReference } from './trial-reference.js';
 
 const SAFETENSORS = fileURLToPath(
-  new URL('../test/fixtures/safetensors/all_dtypes.safetensors', import.meta.url),
+  new URL('../../loaders/test/fixtures/safetensors/all_dtypes.safetensors', import.meta.url),
 );
 
 const failure = (p: Promise<unknown>): Promise<unknown> =>

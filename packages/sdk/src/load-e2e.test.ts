@@ -1,13 +1,16 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { loadFromPath, tfjsDirSaveHandler } from '@determined-ts/loaders';
 import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 
-import { inProcessMaster } from '../../test/core-helpers.js';
-import type { TestMaster } from '../../test/core-helpers.js';
-import { init } from '../core/init.js';
-import { TrialReference } from '../trial-reference.js';
-import { tfjsDirSaveHandler } from './tfjs-io.js';
+import { inProcessMaster } from '../test/core-helpers.js';
+import type { TestMaster } from '../test/core-helpers.js';
+import { Checkpoint } from './checkpoint.js';
+import { init } from './core/init.js';
+import { TrialReference } from './trial-reference.js';
 
 /** A small model whose weights depend on `seed`, so each checkpoint predicts differently. */
 function makeModel(seed: number): tf.LayersModel {
@@ -27,6 +30,24 @@ function makeModel(seed: number): tf.LayersModel {
 
 const predict = (model: tf.LayersModel, x: tf.Tensor): number[] =>
   Array.from((model.predict(x) as tf.Tensor).dataSync());
+
+describe('Checkpoint.loadFromPath', () => {
+  it("is the loaders package's loadFromPath: the same model, the same predictions", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'det-load-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const model = makeModel(3);
+    await model.save(tfjsDirSaveHandler(dir));
+    const x = tf.tensor([[1, 2, 3, 4]]);
+    const viaSdk = await Checkpoint.loadFromPath(dir);
+    const viaLoaders = await loadFromPath(dir);
+    for (const loaded of [viaSdk, viaLoaders]) {
+      expect(loaded.kind === 'tfjs' && loaded.format).toBe('layers-model');
+      if (loaded.kind === 'tfjs' && loaded.format === 'layers-model') {
+        expect(predict(loaded.model, x)).toEqual(predict(model, x));
+      }
+    }
+  });
+});
 
 describe('Core API upload → TrialReference → load → predict', () => {
   let m: TestMaster;

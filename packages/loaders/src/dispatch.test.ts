@@ -12,8 +12,7 @@ import {
   NEEDS_SHARED,
   SHARED_FIXTURES,
   importWithout,
-} from '../../test/loaders.js';
-import { Checkpoint } from '../checkpoint.js';
+} from '../test/loaders.js';
 import { loadCheckpointPath, loadFromPath } from './dispatch.js';
 import {
   AmbiguousFormatError,
@@ -221,11 +220,6 @@ describe('loadFromPath: choosing what to load', () => {
     await expect(loadFromPath(dir, { signal: AbortSignal.abort() })).rejects.toMatchObject({
       name: 'AbortError',
     });
-  });
-
-  it('Checkpoint.loadFromPath is the same loader', async () => {
-    await saveTfjs(dir);
-    expect(predictOne(await Checkpoint.loadFromPath(dir))).toBe(3);
   });
 });
 

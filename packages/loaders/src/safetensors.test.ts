@@ -12,9 +12,9 @@ import { readSafetensors, readSafetensorsDir } from './safetensors.js';
 import { bfloat16ToFloat32, halfToFloat32 } from './tensor.js';
 import type { Tensor } from './tensor.js';
 
-const OWN_FIXTURES = fileURLToPath(new URL('../../test/fixtures/safetensors/', import.meta.url));
+const OWN_FIXTURES = fileURLToPath(new URL('../test/fixtures/safetensors/', import.meta.url));
 const SHARED_FIXTURES = fileURLToPath(
-  new URL('../../../../../shared/fixtures/safetensors/', import.meta.url),
+  new URL('../../../../shared/fixtures/safetensors/', import.meta.url),
 );
 
 interface ExpectedTensor {

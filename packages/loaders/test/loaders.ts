@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import type { JsonObject } from '@determined-ts/api';
 import { expect } from 'vitest';
 
-import type { LoadContext } from '../src/loaders/load-context.js';
-import type { ModuleImporter } from '../src/loaders/runtime.js';
-import { nativeImport } from '../src/loaders/runtime.js';
+import type { LoadContext } from '../src/load-context.js';
+import type { ModuleImporter } from '../src/runtime.js';
+import { nativeImport } from '../src/runtime.js';
 
 /** ../shared/fixtures next to the repository (CI has it; a plain clone may not). */
 export const SHARED_FIXTURES = fileURLToPath(

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 import { expect } from 'vitest';
 
-import type { Tensor } from '../src/loaders/tensor.js';
-import { DTYPE_BYTES, bfloat16ToFloat32, halfToFloat32 } from '../src/loaders/tensor.js';
-import { TorchTensor } from '../src/loaders/torch/torch-tensor.js';
+import type { Tensor } from '../src/tensor.js';
+import { DTYPE_BYTES, bfloat16ToFloat32, halfToFloat32 } from '../src/tensor.js';
+import { TorchTensor } from '../src/torch/torch-tensor.js';
 
 /** Our committed fixtures (scripts/fixtures/gen-torch.py). */
 export const OWN_TORCH_FIXTURES = fileURLToPath(new URL('./fixtures/torch/', import.meta.url));

@@ -6,14 +6,14 @@ import { fileURLToPath } from 'node:url';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { savedModelBytes, TF, writeTensorBundle } from '../../../test/savedmodel-writer.js';
+import { savedModelBytes, TF, writeTensorBundle } from '../../test/savedmodel-writer.js';
 import { LoaderError } from '../errors.js';
 import type { FileStorage } from '../file-storage.js';
 import type { Tensor } from '../tensor.js';
 import { readSavedModel } from './index.js';
 
 const FIXTURES = fileURLToPath(
-  new URL('../../../../../../shared/fixtures/savedmodel/', import.meta.url),
+  new URL('../../../../../shared/fixtures/savedmodel/', import.meta.url),
 );
 
 /**

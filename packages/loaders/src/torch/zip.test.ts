@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { OWN_TORCH_FIXTURES } from '../../../test/torch-expected.js';
+import { OWN_TORCH_FIXTURES } from '../../test/torch-expected.js';
 import { DEFLATED, STORED, ZipArchive } from './zip.js';
 
 async function withZip<T>(

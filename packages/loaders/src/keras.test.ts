@@ -15,7 +15,7 @@ import {
   flatten,
   importWithout,
   loadContext,
-} from '../../test/loaders.js';
+} from '../test/loaders.js';
 import { LoaderError, MissingRuntimeError } from './errors.js';
 import { loadKerasH5 } from './keras.js';
 import type { TensorMap } from './types.js';

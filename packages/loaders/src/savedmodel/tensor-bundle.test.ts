@@ -4,8 +4,8 @@ import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { TF, writeTensorBundle } from '../../../test/savedmodel-writer.js';
-import type { BundleOptions, BundleVariable } from '../../../test/savedmodel-writer.js';
+import { TF, writeTensorBundle } from '../../test/savedmodel-writer.js';
+import type { BundleOptions, BundleVariable } from '../../test/savedmodel-writer.js';
 import { LoaderError } from '../errors.js';
 import { bfloat16ToFloat32, halfToFloat32 } from '../tensor.js';
 import { readTensorBundle } from './tensor-bundle.js';

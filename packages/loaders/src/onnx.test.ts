@@ -13,7 +13,7 @@ import {
   flatten,
   importWithout,
   loadContext,
-} from '../../test/loaders.js';
+} from '../test/loaders.js';
 import { LoaderError, MissingRuntimeError } from './errors.js';
 import { loadOnnx } from './onnx.js';
 import type { OnnxCheckpoint } from './types.js';

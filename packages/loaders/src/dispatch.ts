@@ -2,7 +2,6 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import type { JsonObject } from '@determined-ts/api';
-import { errnoCode } from '@determined-ts/storage';
 
 import type { Candidate } from './candidates.js';
 import { METADATA_FILE, classifyFile, findCandidates, listFiles } from './candidates.js';
@@ -24,7 +23,7 @@ async function readMetadata(dir: string): Promise<JsonObject> {
   try {
     textValue = await readFile(join(dir, METADATA_FILE), 'utf8');
   } catch (err: unknown) {
-    if (errnoCode(err) === 'ENOENT') {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       return {};
     }
     throw new LoaderError(`${join(dir, METADATA_FILE)}: cannot read: ${(err as Error).message}`, {

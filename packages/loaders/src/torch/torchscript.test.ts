@@ -8,7 +8,7 @@ import {
   SHARED_TORCH_FIXTURES,
   expectTensorMatches,
   readExpected,
-} from '../../../test/torch-expected.js';
+} from '../../test/torch-expected.js';
 import { LoaderError } from '../errors.js';
 import { PickleObject } from './pickle-values.js';
 import { readTorchFile, withTorchFile } from './torch-file.js';

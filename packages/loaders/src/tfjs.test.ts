@@ -13,7 +13,7 @@ import {
   flatten,
   importWithout,
   loadContext,
-} from '../../test/loaders.js';
+} from '../test/loaders.js';
 import { LoaderError, MissingRuntimeError } from './errors.js';
 import { loadTfjs } from './tfjs.js';
 import { tfjsDirLoadHandler, tfjsDirSaveHandler } from './tfjs-io.js';
