@@ -55,51 +55,5 @@ export type {
 export type { CheckpointStorageConfig } from './core/storage.js';
 export type { CoreLogger } from './core/heartbeat.js';
 // The readers live in @determined-ts/loaders, usable without a master; the SDK re-exports them.
-export {
-  loadFromPath,
-  AmbiguousFormatError,
-  LoaderError,
-  MissingRuntimeError,
-  UnsupportedFormatError,
-  DTYPES,
-  DTYPE_BYTES,
-  Tensor,
-  bfloat16ToFloat32,
-  contiguousStrides,
-  halfToFloat32,
-  TFJS_MODEL_FILE,
-  TFJS_WEIGHTS_FILE,
-  tfjsDirLoadHandler,
-  tfjsDirSaveHandler,
-  PickleCallable,
-  PickleGlobal,
-  PickleObject,
-} from '@determined-ts/loaders';
-export type {
-  DType,
-  TensorArray,
-  TensorStorage,
-  TypedArrayByDType,
-  PickleComplex,
-  PickleSlice,
-  OpaqueVariable,
-  SavedModelCheckpoint,
-  Signature,
-  SignatureTensor,
-  TfDType,
-  KerasH5Checkpoint,
-  LoadFromPathOptions,
-  LoadedCheckpoint,
-  LoadedKind,
-  OnnxCheckpoint,
-  PickleValue,
-  SafetensorsCheckpoint,
-  TensorMap,
-  TensorMode,
-  TfjsCheckpoint,
-  TfjsGraphCheckpoint,
-  TfjsLayersCheckpoint,
-  TorchCheckpoint,
-  TorchScriptCheckpoint,
-} from '@determined-ts/loaders';
+export * from '@determined-ts/loaders';
 export * from './client-entry.js';
