@@ -186,7 +186,7 @@ export async function serveBest(options: ServeOptions): Promise<Serving> {
     })());
 
   const server = createServer((req, res) => {
-    void (async () => {
+    (async () => {
       if (req.method === 'GET' && req.url === '/ready') {
         send(res, 200, { checkpoint: current.uuid });
         return;
@@ -219,7 +219,13 @@ export async function serveBest(options: ServeOptions): Promise<Serving> {
           await served.release();
         }
       }
-    })();
+    })().catch((err: unknown) => {
+      // A client gone mid-answer, or a model that failed to release: logged, never a crash.
+      log(`request failed: ${(err as Error).message}`);
+      if (!res.headersSent) {
+        send(res, 500, { error: 'internal error' });
+      }
+    });
   });
 
   // Polling: a failed look (the master restarting, say) leaves the current model serving.
