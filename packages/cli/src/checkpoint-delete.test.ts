@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import { createModel, getCheckpoint, registerModelVersion } from '@determined-ts/sdk';
@@ -16,24 +13,13 @@ import {
   seedExperiment,
   tableRows,
   terminal,
+  onDisk,
+  storedBytes,
   useCliMaster,
 } from '../test/helpers.js';
 
 const cli = useCliMaster('delete');
 const { det } = cli;
-
-async function sizeOf(uuid: string): Promise<number> {
-  const dir = join(cli.master.storageDir, uuid);
-  let total = 0;
-  for (const name of await readdir(dir)) {
-    total += (await stat(join(dir, name))).size;
-  }
-  return total;
-}
-
-function onDisk(uuids: string[]): boolean[] {
-  return uuids.map((u) => existsSync(join(cli.master.storageDir, u)));
-}
 
 let models = 0;
 const seededTrials: SeededTrial[] = [];
@@ -57,7 +43,7 @@ async function seeded(): Promise<{
     id: String(s.trial.experimentId),
     trialId: String(s.trial.trialId),
     uuids: s.uuids,
-    sizes: await Promise.all(s.uuids.map(sizeOf)),
+    sizes: await Promise.all(s.uuids.map((u) => storedBytes(cli.master, u))),
   };
 }
 
@@ -88,7 +74,7 @@ describe('det checkpoint delete (bulk)', () => {
       dryRun: true,
       deleted: [],
     });
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
     expect(await stateOf(s.uuids[0] ?? '')).toBe('ERROR');
   });
 
@@ -99,7 +85,7 @@ describe('det checkpoint delete (bulk)', () => {
       await det('checkpoint', 'delete', '--experiment', s.id, '--state', 'STATE_ERROR', '--yes'),
     );
     expect(out).toBe(`Deleted 1 checkpoint(s), freeing ${s0} B.\n`);
-    expect(onDisk(s.uuids)).toEqual([false, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([false, true, true]);
     expect(await stateOf(s.uuids[0] ?? '')).toBe('DELETED');
     expect(await stateOf(s.uuids[2] ?? '')).toBe('COMPLETED');
   });
@@ -109,7 +95,7 @@ describe('det checkpoint delete (bulk)', () => {
     const out = ok(await det('checkpoint', 'delete', '--trial', s.trialId, '--yes'));
     expect(tableRows(out, 'Skipped UUID').map((r) => r['Skipped UUID'])).toEqual([s.uuids[1]]);
     expect(out).toMatch(/\nDeleted 2 checkpoint\(s\), freeing \d+ B\.\n$/);
-    expect(onDisk(s.uuids)).toEqual([false, true, false]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([false, true, false]);
     expect(await stateOf(s.uuids[1] ?? '')).toBe('COMPLETED');
   });
 
@@ -121,7 +107,7 @@ describe('det checkpoint delete (bulk)', () => {
     expect(no.code, no.stderr).toBe(0);
     expect(no.stderr).toMatch(/Do you wish to proceed\? \[y\/n\]: $/);
     expect(no.stdout).toMatch(/\nAborting operations\.\n$/);
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
 
     const yes = await cli.run(['c', 'delete', '--experiment', s.id, '--json'], {
       stdin: terminal('y\n'),
@@ -132,7 +118,7 @@ describe('det checkpoint delete (bulk)', () => {
     const answer = JSON.parse(yes.stdout) as { deleted: { uuid: string }[]; skipped: unknown[] };
     expect(answer.deleted.map((d) => d.uuid)).toEqual([s.uuids[0], s.uuids[2]]);
     expect(answer.skipped).toHaveLength(1);
-    expect(onDisk(s.uuids)).toEqual([false, true, false]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([false, true, false]);
   });
 
   it('leaves alone a checkpoint reported while the question waits', async () => {
@@ -158,7 +144,7 @@ describe('det checkpoint delete (bulk)', () => {
     });
     expect(run.code, stderr.text).toBe(0);
     expect(run.stdout).toMatch(/\nDeleted 2 checkpoint\(s\), freeing \d+ B\.\n$/);
-    expect(onDisk(s.uuids)).toEqual([false, true, false]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([false, true, false]);
     expect(await stateOf(late)).toBe('COMPLETED');
   });
 
@@ -169,7 +155,7 @@ describe('det checkpoint delete (bulk)', () => {
       2,
       /^det: pass --yes to delete checkpoints \(stdin is not a terminal/,
     );
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
   });
 
   it('names each checkpoint it could not delete and exits 1', async () => {
@@ -201,12 +187,12 @@ describe('det checkpoint delete UUID,UUID', () => {
     const [errored = '', , completed = ''] = s.uuids;
     const preview = ok(await det('c', 'delete', `${errored},${completed}`, '--dry-run'));
     expect(tableRows(preview, 'UUID').map((r) => r.UUID)).toEqual([errored, completed]);
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
 
     expect(ok(await det('c', 'delete', `${errored},${completed}`))).toBe(
       'Deleted 2 checkpoint(s).\n',
     );
-    expect(onDisk(s.uuids)).toEqual([false, true, false]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([false, true, false]);
     expect(await stateOf(completed)).toBe('DELETED');
   });
 });

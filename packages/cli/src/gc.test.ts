@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import type { FetchLike } from '@determined-ts/sdk';
@@ -13,22 +10,14 @@ import {
   seedExperiment,
   tableRows,
   terminal,
+  onDisk,
+  storedBytes,
   useCliMaster,
 } from '../test/helpers.js';
 import type { SeededExperiment } from '../test/helpers.js';
 
 const cli = useCliMaster('gc');
 const { det } = cli;
-
-/** The size of a checkpoint's directory in the master's storage. */
-async function sizeOf(uuid: string): Promise<number> {
-  const dir = join(cli.master.storageDir, uuid);
-  let total = 0;
-  for (const name of await readdir(dir)) {
-    total += (await stat(join(dir, name))).size;
-  }
-  return total;
-}
 
 const POLICY = [
   '--save-experiment-best',
@@ -45,12 +34,8 @@ const PROMPT =
 /** Losses 0.5, 0.2, 0.4 at steps 100, 200, 300: the policy keeps [1] and deletes [0] and [2]. */
 async function seeded(): Promise<SeededExperiment & { sizes: number[]; id: string }> {
   const s = await seedExperiment(cli.master, { ended: true });
-  const sizes = await Promise.all(s.uuids.map(sizeOf));
+  const sizes = await Promise.all(s.uuids.map((u) => storedBytes(cli.master, u)));
   return { ...s, sizes, id: String(s.trial.experimentId) };
-}
-
-function onDisk(uuids: string[]): boolean[] {
-  return uuids.map((u) => existsSync(join(cli.master.storageDir, u)));
 }
 
 interface ExperimentJson {
@@ -102,7 +87,7 @@ describe('det checkpoint gc --dry-run', () => {
         `\\nThis policy will delete 2 checkpoint\\(s\\), ${s0 + s2} B and keep 1 checkpoint\\(s\\), ${s1} B\\.\\n$`,
       ),
     );
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
 
     const json = JSON.parse(ok(await det('c', 'gc', s.id, '--dry-run', '--json', ...POLICY))) as {
       checkpoints: { uuid: string }[];
@@ -160,7 +145,7 @@ describe('det experiment set gc-policy', () => {
         `^det: pass --yes to set the GC policy of experiment ${s.id} \\(stdin is not a terminal`,
       ),
     );
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
   });
 
   it('previews, asks, and on "n" aborts without changing anything', async () => {
@@ -175,7 +160,7 @@ describe('det experiment set gc-policy', () => {
     expect(run.stdout).toMatch(
       /This policy will delete 2 checkpoint\(s\), .*\nAborting operations\.\n$/,
     );
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
     expect(await storedPolicy(s.id)).toEqual(before);
 
     // The end of input is a no as well.
@@ -184,7 +169,7 @@ describe('det experiment set gc-policy', () => {
     });
     expect(eof.code).toBe(0);
     expect(eof.stdout).toMatch(/Aborting operations\.\n$/);
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
   });
 
   it('stops waiting for an answer at Ctrl-C, deleting nothing', async () => {
@@ -207,7 +192,7 @@ describe('det experiment set gc-policy', () => {
     });
     expect(run.code).toBe(1);
     expect(stderr.text).toBe(`${PROMPT}det: interrupted\n`);
-    expect(onDisk(s.uuids)).toEqual([true, true, true]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([true, true, true]);
   });
 
   it('asks again until y or n, then sets the policy and deletes what the preview showed', async () => {
@@ -232,7 +217,7 @@ describe('det experiment set gc-policy', () => {
     expect(result).toMatch(
       new RegExp(`\\nDeleted 2 checkpoint\\(s\\), freeing ${s0 + s2} B\\.\\n$`),
     );
-    expect(onDisk(s.uuids)).toEqual([false, true, false]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([false, true, false]);
     expect(await storedPolicy(s.id)).toMatchObject({
       save_experiment_best: 0,
       save_trial_best: 1,
@@ -246,7 +231,7 @@ describe('det experiment set gc-policy', () => {
     expect(out).not.toContain('This policy will delete');
     expect(out).toMatch(/^Set GC policy of experiment \d+ to\n/);
     expect(out).toMatch(/Deleted 2 checkpoint\(s\), freeing /);
-    expect(onDisk(s.uuids)).toEqual([false, true, false]);
+    expect(onDisk(cli.master, s.uuids)).toEqual([false, true, false]);
 
     // Again: nothing left to delete.
     const again = ok(await det('experiment', 'set', 'gc-policy', s.id, ...POLICY, '--yes'));

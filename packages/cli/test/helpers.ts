@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -104,6 +105,21 @@ export function useCliMaster(name: string, { login = true } = {}): CliMaster {
     }
   });
   return cli;
+}
+
+/** The bytes of a checkpoint's directory in `master`'s local storage. */
+export async function storedBytes(master: MasterTarget, uuid: string): Promise<number> {
+  const dir = join(master.storageDir, uuid);
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    total += (await stat(join(dir, name))).size;
+  }
+  return total;
+}
+
+/** For each uuid, whether its directory is still in `master`'s local storage. */
+export function onDisk(master: MasterTarget, uuids: string[]): boolean[] {
+  return uuids.map((u) => existsSync(join(master.storageDir, u)));
 }
 
 /** Checks the run succeeded with nothing on stderr, and returns its stdout. */
