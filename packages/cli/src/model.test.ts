@@ -12,6 +12,7 @@ import {
   safetensorsBytes,
   seedExperiment,
   startInProcessMaster,
+  tableRows,
   terminal,
   useCliMaster,
 } from '../test/helpers.js';
@@ -39,22 +40,6 @@ function fields(text: string): Record<string, string> {
     }
   }
   return out;
-}
-
-/** The rows of the (first or `index`th) table in `text`, each as header → cell. */
-function rows(text: string, index = 0): Record<string, string>[] {
-  const tables = text.split(/└[─┴]+┘\n?/).filter((t) => t.includes('│'));
-  const lines = (tables[index] ?? '')
-    .split('\n')
-    .filter((l) => l.startsWith('│'))
-    .map((l) =>
-      l
-        .split('│')
-        .slice(1, -1)
-        .map((c) => c.trim()),
-    );
-  const [head = [], ...body] = lines;
-  return body.map((cells) => Object.fromEntries(head.map((h, i) => [h, cells[i] ?? ''])));
 }
 
 interface ModelJson {
@@ -131,7 +116,7 @@ describe('det model', () => {
     );
     expect(inWorkspace).toHaveLength(3);
 
-    const table = rows(ok(await det('model')));
+    const table = tableRows(ok(await det('model')));
     expect(table.map((r) => r.Name)).toEqual(['resnet', 'bert', 'alexnet']);
     expect(table[0]).toMatchObject({
       ID: String(modelId),
@@ -144,7 +129,7 @@ describe('det model', () => {
   it('registers checkpoints as versions 1, 2 and 3', async () => {
     const out = ok(await det('model', 'register-version', 'resnet', seeded.uuids[0]!));
     expect(fields(out)).toMatchObject({ ID: String(modelId), Name: 'resnet', Versions: '1' });
-    expect(rows(out)).toEqual([
+    expect(tableRows(out)).toEqual([
       {
         'Version #': '1',
         'Trial ID': String(seeded.trial.trialId),
@@ -189,10 +174,10 @@ describe('det model', () => {
   it('describes a model with its latest version, or the one asked for', async () => {
     const latest = ok(await det('model', 'describe', 'resnet'));
     expect(fields(latest)).toMatchObject({ Name: 'resnet', Versions: '3' });
-    expect(rows(latest).map((r) => r['Version #'])).toEqual(['3']);
+    expect(tableRows(latest).map((r) => r['Version #'])).toEqual(['3']);
 
     const second = ok(await det('model', 'describe', 'resnet', '--version', '2'));
-    expect(rows(second)).toEqual([
+    expect(tableRows(second)).toEqual([
       expect.objectContaining({
         'Version #': '2',
         'Batch #': '200',
@@ -246,7 +231,7 @@ describe('det model', () => {
       /^det: .*400/,
     );
 
-    const listed = rows(ok(await det('model', 'alias', 'list', 'resnet')));
+    const listed = tableRows(ok(await det('model', 'alias', 'list', 'resnet')));
     expect(listed.map((r) => [r.Alias, r.Version, r['Updated By']])).toEqual([
       ['canary', '3', 'determined'],
       ['production', '2', 'determined'],
@@ -276,7 +261,7 @@ describe('det model', () => {
       ['production', 1, 2],
       ['production', null, 1],
     ]);
-    const production = rows(
+    const production = tableRows(
       ok(await det('model', 'alias', 'history', 'resnet', '--alias', 'production')),
     );
     expect(production.map((r) => [r.Alias, r.From, r.To, r.User])).toEqual([
@@ -289,7 +274,7 @@ describe('det model', () => {
     const out = ok(await det('model', 'list-versions', 'resnet'));
     expect(fields(out)).toMatchObject({ Name: 'resnet', Versions: '3' });
     expect(
-      rows(out).map((r) => [r['Version #'], r['Batch #'], r['Checkpoint UUID'], r.Aliases]),
+      tableRows(out).map((r) => [r['Version #'], r['Batch #'], r['Checkpoint UUID'], r.Aliases]),
     ).toEqual([
       ['3', '300', seeded.uuids[2], 'staging'],
       ['2', '200', seeded.uuids[1], 'production'],
@@ -303,7 +288,7 @@ describe('det model', () => {
     ]);
     // A version table reads the version an alias names, too.
     const byAlias = ok(await det('model', 'describe', 'resnet', '--version', 'production'));
-    expect(rows(byAlias)[0]).toMatchObject({ 'Version #': '2', Aliases: 'production' });
+    expect(tableRows(byAlias)[0]).toMatchObject({ 'Version #': '2', Aliases: 'production' });
   });
 
   it('downloads the checkpoint of a version by number, by alias and the latest', async () => {
@@ -486,7 +471,7 @@ describe('det model against a master without aliases', () => {
   });
 
   it('still describes and downloads by number and latest', async () => {
-    expect(rows(ok(await detPlain('model', 'describe', 'resnet')))[0]).toMatchObject({
+    expect(tableRows(ok(await detPlain('model', 'describe', 'resnet')))[0]).toMatchObject({
       'Version #': '1',
       'Checkpoint UUID': seededPlain.uuids[1],
     });
